@@ -43,7 +43,11 @@ except ImportError:
     HAS_PYROUTE2 = False
     PYROUTE2_IMPORT_ERROR = traceback.format_exc()
     # Placeholders so the class statements below still load; nothing uses them then.
-    genlmsg = nla = GenericNetlinkSocket = AsyncGenericNetlinkSocket = object
+
+    class _Placeholder(object):
+        pass
+
+    genlmsg = nla = GenericNetlinkSocket = AsyncGenericNetlinkSocket = _Placeholder
     NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP = 1, 4, 0x300
 
     class NetlinkError(Exception):
@@ -183,11 +187,10 @@ def dest_key(dest):
     return (dest['address'], dest['port'])
 
 
-def normalize_service(params, field_prefix=''):
-    """Validate the service options of a module (or one ipvs_table entry).
+def normalize_service_key(params, field_prefix=''):
+    """Validate the options naming a service (protocol, address, port, fwmark, family).
 
-    PARAMS uses the module option names.  Returns the canonical service dict (no
-    realservers).  Raises IPVSError naming the offending option.
+    Returns a dict with protocol, family, address, port, fwmark.
     """
     p = field_prefix
     protocol = params.get('protocol') or 'tcp'
@@ -227,7 +230,18 @@ def normalize_service(params, field_prefix=''):
         svc['address'] = address
         svc['port'] = _int(params['port'], p + 'port', 0, 65535)
         svc['fwmark'] = None
+    return svc
 
+
+def normalize_service(params, field_prefix=''):
+    """Validate the service options of a module (or one ipvs_table entry).
+
+    PARAMS uses the module option names.  Returns the canonical service dict (no
+    realservers).  Raises IPVSError naming the offending option.
+    """
+    p = field_prefix
+    svc = normalize_service_key(params, field_prefix)
+    protocol = svc['protocol']
     scheduler = params.get('scheduler') or 'wlc'
     if scheduler not in SCHEDULERS:
         raise IPVSError("%sscheduler: %r is not a kernel IPVS scheduler; use one of %s"
@@ -267,14 +281,26 @@ def normalize_service(params, field_prefix=''):
     return svc
 
 
-def normalize_realserver(params, svc, field_prefix=''):
-    """Validate one real server of service SVC.  PARAMS uses the module option names."""
+def normalize_realserver(params, svc, field_prefix='', base=None):
+    """Validate one real server of service SVC.  PARAMS uses the module option names.
+
+    Options left None take their value from BASE (the live real server, when changing
+    one) or else the ipvsadm defaults (dr, weight 1, no thresholds).
+    """
     p = field_prefix
+    base = base or {}
+
+    def pick(name, default):
+        value = params.get(name)
+        if value is None:
+            value = base.get(name, default)
+        return value
+
     family, address = normalize_address(params.get('address'), p + 'address')
     if family != svc['family']:
         raise IPVSError("%saddress: %s is %s but the service is %s; real servers must use the "
                         "service's address family" % (p, address, family, svc['family']))
-    forwarding = params.get('forwarding') or 'dr'
+    forwarding = pick('forwarding', 'dr')
     if forwarding not in FORWARDING:
         raise IPVSError("%sforwarding: %r is not one of nat, dr, tun" % (p, forwarding))
     service_port = 0 if svc['protocol'] == 'fwmark' else svc['port']
@@ -290,12 +316,9 @@ def normalize_realserver(params, svc, field_prefix=''):
     if forwarding == 'nat' and svc['protocol'] != 'fwmark' and svc['port'] == 0 and port != 0:
         raise IPVSError("%sport: the service listens on all ports (port 0); a real server "
                         "cannot map them to one port %d" % (p, port))
-    weight = params.get('weight')
-    weight = 1 if weight is None else _int(weight, p + 'weight', 0, MAX_WEIGHT)
-    upper = params.get('upper_threshold')
-    upper = 0 if upper is None else _int(upper, p + 'upper_threshold', 0, MAX_U32)
-    lower = params.get('lower_threshold')
-    lower = 0 if lower is None else _int(lower, p + 'lower_threshold', 0, MAX_U32)
+    weight = _int(pick('weight', 1), p + 'weight', 0, MAX_WEIGHT)
+    upper = _int(pick('upper_threshold', 0), p + 'upper_threshold', 0, MAX_U32)
+    lower = _int(pick('lower_threshold', 0), p + 'lower_threshold', 0, MAX_U32)
     if lower and (not upper or lower > upper):
         raise IPVSError("%slower_threshold: %d needs an upper_threshold >= it (the kernel refuses "
                         "lower > upper; 0 means no limit)" % (p, lower))
@@ -493,7 +516,7 @@ def _parse_rule_tokens(tokens):
     return command, opts
 
 
-def _service_sort_key(svc):
+def service_sort_key(svc):
     """ipvsadm lists services ordered by fwmark, family, protocol, address, port."""
     if svc['protocol'] == 'fwmark':
         return (svc['fwmark'], FAMILIES[svc['family']], 0, 0, 0)
@@ -539,7 +562,7 @@ def render_service_lines(svc):
 def render_save(services):
     """Services (an iterable of service dicts with realservers) as ipvsadm-save -n text."""
     lines = []
-    for svc in sorted(services, key=_service_sort_key):
+    for svc in sorted(services, key=service_sort_key):
         lines.extend(render_service_lines(svc))
     return ''.join(line + '\n' for line in lines)
 
@@ -634,7 +657,7 @@ def plan_table(live, wanted, purge=False):
         wanted_keys.add(key)
         ops.extend(plan_service(live.get(key), svc, manage_realservers=True, purge_realservers=True))
     if purge:
-        for key in sorted(live, key=lambda k: _service_sort_key(live[k])):
+        for key in sorted(live, key=lambda k: service_sort_key(live[k])):
             if key not in wanted_keys:
                 ops.append(Op('del', 'service', live[key]))
     return order_ops(ops)
@@ -968,8 +991,12 @@ class IPVSSession(object):
     # -- reading ---------------------------------------------------------
 
     def services(self):
+        try:
+            msgs = self._request(CMD_GET_SERVICE, [], dump=True)
+        except NetlinkError as exc:
+            raise IPVSError("reading the IPVS services failed: %s" % (exc,))
         return [service_from_nla(m.get_attr('IPVS_CMD_ATTR_SERVICE'))
-                for m in self._request(CMD_GET_SERVICE, [], dump=True)
+                for m in msgs
                 if m.get_attr('IPVS_CMD_ATTR_SERVICE') is not None]
 
     def dests(self, svc):
@@ -979,7 +1006,8 @@ class IPVSSession(object):
         except NetlinkError as exc:
             if exc.code in _GONE:     # removed under us
                 return {}
-            raise
+            raise IPVSError("reading the real servers of %s failed: %s"
+                            % (format_service_key(service_key(svc)), exc))
         dests = {}
         for m in msgs:
             attr = m.get_attr('IPVS_CMD_ATTR_DEST')
@@ -999,7 +1027,11 @@ class IPVSSession(object):
         return table
 
     def timeouts(self):
-        for m in self._request(CMD_GET_CONFIG, []):
+        try:
+            msgs = self._request(CMD_GET_CONFIG, [])
+        except NetlinkError as exc:
+            raise IPVSError("reading the IPVS timeouts failed: %s" % (exc,))
+        for m in msgs:
             if m.get_attr('IPVS_CMD_ATTR_TIMEOUT_TCP') is not None:
                 return {'tcp': m.get_attr('IPVS_CMD_ATTR_TIMEOUT_TCP'),
                         'tcpfin': m.get_attr('IPVS_CMD_ATTR_TIMEOUT_TCP_FIN'),
@@ -1013,7 +1045,10 @@ class IPVSSession(object):
                            ('udp', 'IPVS_CMD_ATTR_TIMEOUT_UDP')):
             if name in wanted:
                 attrs.append((attr, wanted[name]))
-        self._request(CMD_SET_CONFIG, attrs)
+        try:
+            self._request(CMD_SET_CONFIG, attrs)
+        except NetlinkError as exc:
+            raise IPVSError("setting the IPVS timeouts %s failed: %s" % (wanted, exc))
 
     # -- writing ---------------------------------------------------------
 

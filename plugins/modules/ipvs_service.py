@@ -1,0 +1,278 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: lvs.cluster contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: ipvs_service
+short_description: Manage one IPVS virtual service (ipvsadm -A/-E/-D), optionally with its real servers
+version_added: 0.1.0
+description:
+  - Creates, changes in place or removes one Linux Virtual Server (IPVS) virtual service
+    in the kernel of the target host (in its current network namespace).
+  - Talks to the kernel over generic netlink with pyroute2; runs no external command.
+  - Settings are declarative, options left out take the ipvsadm defaults (for example
+    O(scheduler=wlc), not persistent).
+  - A changed service is edited in place (netlink SET), never deleted and re-added, so
+    established connections keep flowing.
+  - With O(realservers) one task makes the service and its real servers exactly so;
+    O(purge_realservers=true) removes real servers that are not listed.
+  - All input is validated before the kernel is touched.
+author:
+  - lvs.cluster contributors (@lvs-cluster)
+extends_documentation_fragment:
+  - lvs.cluster.attributes
+requirements:
+  - pyroute2 >= 0.9.5
+  - the C(ip_vs) kernel module loaded on the target
+options:
+  protocol:
+    description:
+      - C(tcp) or C(udp) virtual service on O(address) and O(port), or C(fwmark) for a
+        service selected by a firewall mark (O(fwmark)).
+    type: str
+    choices: [tcp, udp, fwmark]
+    default: tcp
+  address:
+    description:
+      - Virtual IP address (IPv4 or IPv6) of a C(tcp) or C(udp) service.
+      - Not allowed with O(protocol=fwmark).
+    type: str
+  port:
+    description:
+      - Port of a C(tcp) or C(udp) service, 0..65535.
+      - V(0) means all ports and is only allowed for a persistent service
+        (O(persistence_timeout) > 0), the classic persistent-client setup.
+      - Not allowed with O(protocol=fwmark).
+    type: int
+  fwmark:
+    description:
+      - Firewall mark (1..4294967295) of a O(protocol=fwmark) service.
+    type: int
+  family:
+    description:
+      - Address family of a O(protocol=fwmark) service. For C(tcp)/C(udp) the address
+        decides; if given it must agree with O(address).
+    type: str
+    choices: [ipv4, ipv6]
+  scheduler:
+    description:
+      - Scheduling algorithm. The kernel module C(ip_vs_NAME) must be available
+        (C(twos) needs Linux 6.5 or later).
+    type: str
+    choices: [rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, mh, fo, ovf, twos]
+    default: wlc
+  scheduler_flags:
+    description:
+      - Scheduler flags (ipvsadm C(-b)). C(sh-fallback)/C(sh-port) only with
+        O(scheduler=sh), C(mh-fallback)/C(mh-port) only with O(scheduler=mh).
+    type: list
+    elements: str
+    choices: [mh-fallback, mh-port, sh-fallback, sh-port]
+    default: []
+  persistence_timeout:
+    description:
+      - Seconds a client sticks to the same real server (ipvsadm C(-p)); V(0) means not
+        persistent.
+    type: int
+    default: 0
+  persistence_netmask:
+    description:
+      - Persistence granularity (ipvsadm C(-M)): clients within this netmask share a real
+        server. IPv4 as a dotted mask or prefix length (V(255.255.255.0) or V(24)),
+        IPv6 as a prefix length 1..128. Needs O(persistence_timeout).
+      - Default is a single client address (/32 or /128).
+    type: str
+  one_packet:
+    description:
+      - One-packet scheduling (ipvsadm C(-o)): schedule every UDP datagram on its own.
+        Not for C(tcp) services.
+    type: bool
+    default: false
+  realservers:
+    description:
+      - Real servers the service must have, each made exactly as described (defaults
+        apply to options left out).
+      - Left out, real servers are not managed by this task.
+    type: list
+    elements: dict
+    suboptions:
+      address:
+        description: Real server IP address, same family as the service.
+        type: str
+        required: true
+      port:
+        description:
+          - Real server port. Defaults to the service port.
+          - A different port (port mapping) only works with O(realservers[].forwarding=nat).
+        type: int
+      forwarding:
+        description: Forwarding method, C(dr) direct routing, C(nat) masquerading, C(tun) ipip tunnel.
+        type: str
+        choices: [nat, dr, tun]
+        default: dr
+      weight:
+        description: Weight 0..65535; V(0) takes no new connections.
+        type: int
+        default: 1
+      upper_threshold:
+        description: Upper connection threshold (ipvsadm C(-x)), V(0) = no limit.
+        type: int
+        default: 0
+      lower_threshold:
+        description: Lower connection threshold (ipvsadm C(-y)), V(0) = none; must not exceed the upper one.
+        type: int
+        default: 0
+  purge_realservers:
+    description:
+      - Remove real servers of this service that are not in O(realservers).
+        Needs O(realservers) (use V([]) to remove them all).
+    type: bool
+    default: false
+  state:
+    description:
+      - V(present) makes the service exist as described, V(absent) removes it (with its
+        real servers).
+    type: str
+    choices: [present, absent]
+    default: present
+seealso:
+  - module: lvs.cluster.ipvs_realserver
+  - module: lvs.cluster.ipvs_table
+  - module: lvs.cluster.ipvs_info
+'''
+
+EXAMPLES = r'''
+- name: Web VIP, weighted round robin, two DR real servers, nothing else
+  lvs.cluster.ipvs_service:
+    address: 192.0.2.10
+    port: 80
+    scheduler: wrr
+    realservers:
+      - address: 10.0.0.11
+        weight: 2
+      - address: 10.0.0.12
+    purge_realservers: true
+
+- name: Persistent all-ports service (one client always hits the same server)
+  lvs.cluster.ipvs_service:
+    address: 192.0.2.10
+    port: 0
+    persistence_timeout: 600
+    persistence_netmask: 255.255.255.0
+
+- name: Firewall-mark service over IPv6, source hashing with fallback
+  lvs.cluster.ipvs_service:
+    protocol: fwmark
+    fwmark: 10
+    family: ipv6
+    scheduler: sh
+    scheduler_flags: [sh-fallback]
+
+- name: DNS with one-packet scheduling
+  lvs.cluster.ipvs_service:
+    protocol: udp
+    address: 2001:db8::53
+    port: 53
+    one_packet: true
+
+- name: Remove a service
+  lvs.cluster.ipvs_service:
+    address: 192.0.2.10
+    port: 80
+    state: absent
+'''
+
+RETURN = r'''
+service:
+  description: The service as it is now (in check mode, as it would be); empty when absent.
+  returned: always
+  type: dict
+  sample:
+    protocol: tcp
+    family: ipv4
+    address: 192.0.2.10
+    port: 80
+    fwmark: null
+    scheduler: wrr
+    scheduler_flags: []
+    persistence_timeout: 0
+    persistence_netmask: 255.255.255.255
+    one_packet: false
+    realservers:
+      - {address: 10.0.0.11, port: 80, forwarding: dr, weight: 2, upper_threshold: 0, lower_threshold: 0}
+operations:
+  description: The kernel operations done (or, in check mode, that would be done), in order.
+  returned: always
+  type: list
+  elements: str
+  sample: ["add service tcp 192.0.2.10:80", "add dest tcp 192.0.2.10:80 realserver 10.0.0.11:80"]
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs import (
+    IPVSError, REALSERVER_ARGS, SERVICE_KEY_ARGS, SERVICE_SETTING_ARGS, apply_ops_to_table,
+    build_wanted_service, copy_args, normalize_service_key, open_session, order_ops, plan_service, public_service,
+    render_service_lines, service_key,
+)
+
+
+def _text(svc):
+    return ''.join(line + '\n' for line in render_service_lines(svc)) if svc else ''
+
+
+def main():
+    argument_spec = copy_args(SERVICE_KEY_ARGS)
+    argument_spec.update(copy_args(SERVICE_SETTING_ARGS))
+    argument_spec.update(
+        realservers=dict(type='list', elements='dict', options=copy_args(REALSERVER_ARGS)),
+        purge_realservers=dict(type='bool', default=False),
+        state=dict(type='str', default='present', choices=['present', 'absent']),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    params = module.params
+
+    try:
+        if params['purge_realservers'] and params['realservers'] is None:
+            raise IPVSError("purge_realservers: needs realservers (use realservers: [] to remove all)")
+        if params['state'] == 'absent':
+            # Only the key matters for removal; settings are not required to be valid then.
+            wanted = normalize_service_key(params)
+        else:
+            wanted = build_wanted_service(params)
+    except IPVSError as exc:
+        module.fail_json(msg=str(exc))
+
+    key = service_key(wanted)
+    session = open_session(module)
+    try:
+        live = session.table(keys=set([key])).get(key)
+        if params['state'] == 'absent':
+            ops = plan_service(live, None)
+        else:
+            ops = plan_service(live, wanted, manage_realservers=params['realservers'] is not None,
+                               purge_realservers=params['purge_realservers'])
+        ops = order_ops(ops)
+        if ops and not module.check_mode:
+            session.apply_all(ops)
+    except IPVSError as exc:
+        module.fail_json(msg=str(exc))
+    finally:
+        session.close()
+
+    before = {key: live} if live else {}
+    after = apply_ops_to_table(before, ops).get(key)
+    result = dict(changed=bool(ops), operations=[op.describe() for op in ops],
+                  service=public_service(after) if after else {})
+    if module._diff:
+        result['diff'] = dict(before=_text(live), after=_text(after),
+                              before_header='ipvsadm-save -n (before)', after_header='ipvsadm-save -n (after)')
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

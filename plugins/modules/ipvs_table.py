@@ -1,0 +1,223 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: lvs.cluster contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: ipvs_table
+short_description: Make the whole IPVS table (services and real servers) exactly so, in one task
+version_added: 0.1.0
+description:
+  - Declares a list of IPVS virtual services with their real servers; each listed service
+    ends up exactly as described, with exactly the listed real servers.
+  - With O(purge=true), services that are not listed are removed too, so the kernel table
+    equals the declaration (ipvsadm-restore semantics, without the flush).
+  - Accepts the rules as O(services) or as O(rules), text in C(ipvsadm-save -n) format, to
+    migrate an existing C(/etc/sysconfig/ipvsadm) or C(/etc/ipvsadm.rules) as is.
+  - One netlink session for the whole table. Missing entries are added, changed ones are
+    edited in place (netlink SET, never delete + add), stale ones removed last.
+  - Everything is validated before the kernel is touched; bad input changes nothing.
+author:
+  - lvs.cluster contributors (@lvs-cluster)
+extends_documentation_fragment:
+  - lvs.cluster.attributes
+requirements:
+  - pyroute2 >= 0.9.5
+  - the C(ip_vs) kernel module loaded on the target
+options:
+  services:
+    description:
+      - The services, each with the options of M(lvs.cluster.ipvs_service).
+      - Mutually exclusive with O(rules). With neither, the declaration is empty (with
+        O(purge=true) the table is emptied).
+    type: list
+    elements: dict
+    suboptions:
+      protocol:
+        description: C(tcp), C(udp) or C(fwmark).
+        type: str
+        choices: [tcp, udp, fwmark]
+        default: tcp
+      address:
+        description: Virtual IP address of a C(tcp)/C(udp) service.
+        type: str
+      port:
+        description: Port of a C(tcp)/C(udp) service; V(0) (all ports) only with persistence.
+        type: int
+      fwmark:
+        description: Firewall mark of a C(fwmark) service.
+        type: int
+      family:
+        description: Address family of a C(fwmark) service.
+        type: str
+        choices: [ipv4, ipv6]
+      scheduler:
+        description: Scheduling algorithm.
+        type: str
+        choices: [rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, mh, fo, ovf, twos]
+        default: wlc
+      scheduler_flags:
+        description: Scheduler flags; C(sh-*) with C(sh), C(mh-*) with C(mh).
+        type: list
+        elements: str
+        choices: [mh-fallback, mh-port, sh-fallback, sh-port]
+        default: []
+      persistence_timeout:
+        description: Persistence timeout in seconds; V(0) = not persistent.
+        type: int
+        default: 0
+      persistence_netmask:
+        description: Persistence netmask (IPv4 dotted or prefix length, IPv6 prefix length).
+        type: str
+      one_packet:
+        description: One-packet scheduling (not for C(tcp)).
+        type: bool
+        default: false
+      realservers:
+        description: The real servers of this service; others are removed.
+        type: list
+        elements: dict
+        default: []
+        suboptions:
+          address:
+            description: Real server IP address, same family as the service.
+            type: str
+            required: true
+          port:
+            description: Real server port (defaults to the service port; a different one only with C(nat)).
+            type: int
+          forwarding:
+            description: Forwarding method.
+            type: str
+            choices: [nat, dr, tun]
+            default: dr
+          weight:
+            description: Weight 0..65535.
+            type: int
+            default: 1
+          upper_threshold:
+            description: Upper connection threshold, V(0) = no limit.
+            type: int
+            default: 0
+          lower_threshold:
+            description: Lower connection threshold.
+            type: int
+            default: 0
+  rules:
+    description:
+      - The table as C(ipvsadm-save -n) / C(ipvsadm -S -n) text (C(-A) and C(-a) lines; C(#)
+        comments and blank lines are ignored). Also understands C(-x)/C(-y) thresholds.
+      - Mutually exclusive with O(services).
+    type: str
+  purge:
+    description: Remove every service that is not declared.
+    type: bool
+    default: false
+seealso:
+  - module: lvs.cluster.ipvs_service
+  - module: lvs.cluster.ipvs_info
+'''
+
+EXAMPLES = r'''
+- name: The whole director table, nothing else
+  lvs.cluster.ipvs_table:
+    purge: true
+    services:
+      - address: 192.0.2.10
+        port: 80
+        scheduler: wrr
+        realservers:
+          - {address: 10.0.0.11, weight: 2}
+          - {address: 10.0.0.12}
+      - protocol: fwmark
+        fwmark: 7
+        persistence_timeout: 300
+        realservers:
+          - {address: 10.0.0.11}
+
+- name: Migrate an existing ipvsadm rules file
+  lvs.cluster.ipvs_table:
+    rules: "{{ lookup('ansible.builtin.file', 'files/ipvsadm.rules') }}"
+    purge: true
+'''
+
+RETURN = r'''
+operations:
+  description: The kernel operations done (or that would be done in check mode), in order.
+  returned: always
+  type: list
+  elements: str
+  sample: ["add service tcp 192.0.2.10:80", "add dest tcp 192.0.2.10:80 realserver 10.0.0.11:80"]
+summary:
+  description: Number of operations per kind.
+  returned: always
+  type: dict
+  sample: {services_added: 1, services_changed: 0, services_removed: 0,
+           realservers_added: 2, realservers_changed: 0, realservers_removed: 0}
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs import (
+    IPVSError, REALSERVER_ARGS, SERVICE_KEY_ARGS, SERVICE_SETTING_ARGS, apply_ops_to_table,
+    build_wanted_table, copy_args, open_session, parse_save, plan_table, render_save, service_key,
+)
+
+_SUMMARY_NAMES = {('add', 'service'): 'services_added', ('set', 'service'): 'services_changed',
+                  ('del', 'service'): 'services_removed', ('add', 'dest'): 'realservers_added',
+                  ('set', 'dest'): 'realservers_changed', ('del', 'dest'): 'realservers_removed'}
+
+
+def main():
+    service_options = copy_args(SERVICE_KEY_ARGS)
+    service_options.update(copy_args(SERVICE_SETTING_ARGS))
+    service_options['realservers'] = dict(type='list', elements='dict', default=[],
+                                          options=copy_args(REALSERVER_ARGS))
+    module = AnsibleModule(
+        argument_spec=dict(
+            services=dict(type='list', elements='dict', options=service_options),
+            rules=dict(type='str'),
+            purge=dict(type='bool', default=False),
+        ),
+        mutually_exclusive=[('services', 'rules')],
+        supports_check_mode=True,
+    )
+    params = module.params
+
+    try:
+        if params['rules'] is not None:
+            wanted = build_wanted_table(parse_save(params['rules']))
+        else:
+            wanted = build_wanted_table(params['services'] or [])
+    except IPVSError as exc:
+        module.fail_json(msg=str(exc))
+
+    session = open_session(module)
+    try:
+        # Real servers are only needed for declared services, unless the diff shows it all.
+        keys = None if module._diff else set(service_key(svc) for svc in wanted)
+        live = session.table(keys=keys)
+        ops = plan_table(live, wanted, purge=params['purge'])
+        if ops and not module.check_mode:
+            session.apply_all(ops)
+    except IPVSError as exc:
+        module.fail_json(msg=str(exc))
+    finally:
+        session.close()
+
+    summary = dict((name, 0) for name in _SUMMARY_NAMES.values())
+    for op in ops:
+        summary[_SUMMARY_NAMES[(op.action, op.kind)]] += 1
+    result = dict(changed=bool(ops), operations=[op.describe() for op in ops], summary=summary)
+    if module._diff:
+        result['diff'] = dict(before=render_save(live.values()),
+                              after=render_save(apply_ops_to_table(live, ops).values()),
+                              before_header='ipvsadm-save -n (before)', after_header='ipvsadm-save -n (after)')
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
