@@ -22,7 +22,7 @@ description:
     (see I(sysctl_file)).
   - All options are validated and every key is read before anything is written.
 author:
-  - lvs.cluster contributors
+  - lvs.cluster contributors (@lvs-cluster)
 extends_documentation_fragment:
   - lvs.cluster.attributes
 options:

@@ -22,7 +22,7 @@ description:
   - C(rp_filter) values are read from C(/proc/sys) first and written only where they differ.
   - All options are validated, the device is looked up and every key is read before anything is changed.
 author:
-  - lvs.cluster contributors
+  - lvs.cluster contributors (@lvs-cluster)
 requirements:
   - pyroute2 >= 0.9.5
   - the C(ipip) kernel module (C(modprobe ipip)) on the managed host

@@ -27,7 +27,7 @@ description:
   - The link state of I(interface) is not changed.
   - All options are validated and the interface is looked up before anything is changed.
 author:
-  - lvs.cluster contributors
+  - lvs.cluster contributors (@lvs-cluster)
 requirements:
   - pyroute2 >= 0.9.5
 extends_documentation_fragment:
