@@ -57,15 +57,15 @@ services:
   type: list
   elements: dict
   contains:
-    protocol: {description: tcp, udp or fwmark., type: str}
+    protocol: {description: "tcp, udp or fwmark.", type: str}
     family: {description: ipv4 or ipv6., type: str}
     address: {description: Virtual IP address (null for fwmark)., type: str}
     port: {description: Port (null for fwmark)., type: int}
     fwmark: {description: Firewall mark (null unless fwmark)., type: int}
     scheduler: {description: Scheduler name., type: str}
     scheduler_flags: {description: Scheduler flags., type: list, elements: str}
-    persistence_timeout: {description: Persistence timeout in seconds, 0 when not persistent., type: int}
-    persistence_netmask: {description: Persistence netmask (IPv4 dotted, IPv6 prefix length)., type: raw}
+    persistence_timeout: {description: "Persistence timeout in seconds, 0 when not persistent.", type: int}
+    persistence_netmask: {description: "Persistence netmask (IPv4 dotted, IPv6 prefix length).", type: raw}
     one_packet: {description: One-packet scheduling., type: bool}
     stats: {description: "Counters: connections, packets_in, packets_out, bytes_in, bytes_out and the
                           per-second rates.", type: dict}

@@ -15,7 +15,7 @@ description:
     existing IPVS virtual service, in the target's current network namespace.
   - O(state=drained) sets the weight to 0, so the real server takes no new connections,
     and waits until its active and inactive connections reach 0 (bounded by
-    O(drain_timeout)): the safe way to take a real server out for maintenance.
+    O(drain_timeout)) - the safe way to take a real server out for maintenance.
   - Options left out keep the real server's current value when it exists, and take the
     ipvsadm defaults (C(dr), weight 1, no thresholds) when it is added.
   - Talks to the kernel over generic netlink with pyroute2; runs no external command.

@@ -81,14 +81,14 @@ options:
     default: 0
   persistence_netmask:
     description:
-      - Persistence granularity (ipvsadm C(-M)): clients within this netmask share a real
+      - Persistence granularity (ipvsadm C(-M)), clients within this netmask share a real
         server. IPv4 as a dotted mask or prefix length (V(255.255.255.0) or V(24)),
         IPv6 as a prefix length 1..128. Needs O(persistence_timeout).
       - Default is a single client address (/32 or /128).
     type: str
   one_packet:
     description:
-      - One-packet scheduling (ipvsadm C(-o)): schedule every UDP datagram on its own.
+      - One-packet scheduling (ipvsadm C(-o)), schedule every UDP datagram on its own.
         Not for C(tcp) services.
     type: bool
     default: false
