@@ -33,25 +33,20 @@ import struct
 import time
 import traceback
 
+# pyroute2 is imported on first netlink use only: validation (and its failures) must
+# not pay the ~3 s import on a slow host, and the unit tests never need it.
+HAS_PYROUTE2 = None          # None = not tried yet
 PYROUTE2_IMPORT_ERROR = None
-try:
-    from pyroute2.netlink import genlmsg, nla, NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP
-    from pyroute2.netlink.generic import GenericNetlinkSocket, AsyncGenericNetlinkSocket
-    from pyroute2.netlink.exceptions import NetlinkError
-    HAS_PYROUTE2 = True
-except ImportError:
-    HAS_PYROUTE2 = False
-    PYROUTE2_IMPORT_ERROR = traceback.format_exc()
-    # Placeholders so the class statements below still load; nothing uses them then.
+NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP = 1, 4, 0x300
 
-    class _Placeholder(object):
-        pass
 
-    genlmsg = nla = GenericNetlinkSocket = AsyncGenericNetlinkSocket = _Placeholder
-    NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP = 1, 4, 0x300
+class NetlinkError(Exception):
+    """Rebound to pyroute2's NetlinkError once pyroute2 is loaded."""
+    code = 0
 
-    class NetlinkError(Exception):
-        code = 0
+
+IPVSMessage = None
+_IPVSSocket = None
 
 
 MODPROBE_HINT = "load the ip_vs kernel module (modprobe ip_vs)"
@@ -740,83 +735,113 @@ def public_dest(dest, with_stats=False):
 # Netlink: message layout (the kernel ABI, include/uapi/linux/ip_vs.h)
 # ---------------------------------------------------------------------------
 
-class _stats_mixin(object):
-    class stats(nla):
-        nla_map = (('IPVS_STATS_ATTR_UNSPEC', 'none'),
-                   ('IPVS_STATS_ATTR_CONNS', 'uint32'),
-                   ('IPVS_STATS_ATTR_INPKTS', 'uint32'),
-                   ('IPVS_STATS_ATTR_OUTPKTS', 'uint32'),
-                   ('IPVS_STATS_ATTR_INBYTES', 'uint64'),
-                   ('IPVS_STATS_ATTR_OUTBYTES', 'uint64'),
-                   ('IPVS_STATS_ATTR_CPS', 'uint32'),
-                   ('IPVS_STATS_ATTR_INPPS', 'uint32'),
-                   ('IPVS_STATS_ATTR_OUTPPS', 'uint32'),
-                   ('IPVS_STATS_ATTR_INBPS', 'uint32'),
-                   ('IPVS_STATS_ATTR_OUTBPS', 'uint32'))
+def _load_netlink():
+    """Import pyroute2 and describe the IPVS messages on its generic netlink classes."""
+    global HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR, NetlinkError, IPVSMessage, _IPVSSocket
+    global NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP
+    if HAS_PYROUTE2 is not None:
+        return HAS_PYROUTE2
+    try:
+        from pyroute2.netlink import genlmsg, nla
+        from pyroute2.netlink import NLM_F_REQUEST as request, NLM_F_ACK as ack, NLM_F_DUMP as dump
+        from pyroute2.netlink.generic import GenericNetlinkSocket, AsyncGenericNetlinkSocket
+        from pyroute2.netlink.exceptions import NetlinkError as netlink_error
+    except ImportError:
+        HAS_PYROUTE2 = False
+        PYROUTE2_IMPORT_ERROR = traceback.format_exc()
+        return False
 
-    class stats64(nla):
-        nla_map = (('IPVS_STATS_ATTR_UNSPEC', 'none'),
-                   ('IPVS_STATS_ATTR_CONNS', 'uint64'),
-                   ('IPVS_STATS_ATTR_INPKTS', 'uint64'),
-                   ('IPVS_STATS_ATTR_OUTPKTS', 'uint64'),
-                   ('IPVS_STATS_ATTR_INBYTES', 'uint64'),
-                   ('IPVS_STATS_ATTR_OUTBYTES', 'uint64'),
-                   ('IPVS_STATS_ATTR_CPS', 'uint64'),
-                   ('IPVS_STATS_ATTR_INPPS', 'uint64'),
-                   ('IPVS_STATS_ATTR_OUTPPS', 'uint64'),
-                   ('IPVS_STATS_ATTR_INBPS', 'uint64'),
-                   ('IPVS_STATS_ATTR_OUTBPS', 'uint64'))
+    class _stats_mixin(object):
+        class stats(nla):
+            nla_map = (('IPVS_STATS_ATTR_UNSPEC', 'none'),
+                       ('IPVS_STATS_ATTR_CONNS', 'uint32'),
+                       ('IPVS_STATS_ATTR_INPKTS', 'uint32'),
+                       ('IPVS_STATS_ATTR_OUTPKTS', 'uint32'),
+                       ('IPVS_STATS_ATTR_INBYTES', 'uint64'),
+                       ('IPVS_STATS_ATTR_OUTBYTES', 'uint64'),
+                       ('IPVS_STATS_ATTR_CPS', 'uint32'),
+                       ('IPVS_STATS_ATTR_INPPS', 'uint32'),
+                       ('IPVS_STATS_ATTR_OUTPPS', 'uint32'),
+                       ('IPVS_STATS_ATTR_INBPS', 'uint32'),
+                       ('IPVS_STATS_ATTR_OUTBPS', 'uint32'))
+
+        class stats64(nla):
+            nla_map = (('IPVS_STATS_ATTR_UNSPEC', 'none'),
+                       ('IPVS_STATS_ATTR_CONNS', 'uint64'),
+                       ('IPVS_STATS_ATTR_INPKTS', 'uint64'),
+                       ('IPVS_STATS_ATTR_OUTPKTS', 'uint64'),
+                       ('IPVS_STATS_ATTR_INBYTES', 'uint64'),
+                       ('IPVS_STATS_ATTR_OUTBYTES', 'uint64'),
+                       ('IPVS_STATS_ATTR_CPS', 'uint64'),
+                       ('IPVS_STATS_ATTR_INPPS', 'uint64'),
+                       ('IPVS_STATS_ATTR_OUTPPS', 'uint64'),
+                       ('IPVS_STATS_ATTR_INBPS', 'uint64'),
+                       ('IPVS_STATS_ATTR_OUTBPS', 'uint64'))
 
 
-class IPVSMessage(genlmsg):
-    prefix = 'IPVS_CMD_ATTR_'
-    nla_map = (('IPVS_CMD_ATTR_UNSPEC', 'none'),
-               ('IPVS_CMD_ATTR_SERVICE', 'service'),
-               ('IPVS_CMD_ATTR_DEST', 'dest'),
-               ('IPVS_CMD_ATTR_DAEMON', 'hex'),
-               # u32 seconds; pyroute2 types these "hex"
-               ('IPVS_CMD_ATTR_TIMEOUT_TCP', 'uint32'),
-               ('IPVS_CMD_ATTR_TIMEOUT_TCP_FIN', 'uint32'),
-               ('IPVS_CMD_ATTR_TIMEOUT_UDP', 'uint32'))
+    class _IPVSMessage(genlmsg):
+        prefix = 'IPVS_CMD_ATTR_'
+        nla_map = (('IPVS_CMD_ATTR_UNSPEC', 'none'),
+                   ('IPVS_CMD_ATTR_SERVICE', 'service'),
+                   ('IPVS_CMD_ATTR_DEST', 'dest'),
+                   ('IPVS_CMD_ATTR_DAEMON', 'hex'),
+                   # u32 seconds; pyroute2 types these "hex"
+                   ('IPVS_CMD_ATTR_TIMEOUT_TCP', 'uint32'),
+                   ('IPVS_CMD_ATTR_TIMEOUT_TCP_FIN', 'uint32'),
+                   ('IPVS_CMD_ATTR_TIMEOUT_UDP', 'uint32'))
 
-    class service(nla, _stats_mixin):
-        prefix = 'IPVS_SVC_ATTR_'
-        nla_map = (('IPVS_SVC_ATTR_UNSPEC', 'none'),
-                   ('IPVS_SVC_ATTR_AF', 'uint16'),
-                   ('IPVS_SVC_ATTR_PROTOCOL', 'uint16'),
-                   ('IPVS_SVC_ATTR_ADDR', 'target(nla,IPVS_SVC_ATTR_AF)'),
-                   ('IPVS_SVC_ATTR_PORT', 'be16'),
-                   ('IPVS_SVC_ATTR_FWMARK', 'uint32'),
-                   ('IPVS_SVC_ATTR_SCHED_NAME', 'asciiz'),
-                   ('IPVS_SVC_ATTR_FLAGS', 'flags'),
-                   ('IPVS_SVC_ATTR_TIMEOUT', 'uint32'),
-                   # __be32 mask for IPv4, plain prefix length for IPv6: carry it raw.
-                   ('IPVS_SVC_ATTR_NETMASK', 'uint32'),
-                   ('IPVS_SVC_ATTR_STATS', 'stats'),
-                   ('IPVS_SVC_ATTR_PE_NAME', 'asciiz'),
-                   ('IPVS_SVC_ATTR_STATS64', 'stats64'))
+        class service(nla, _stats_mixin):
+            prefix = 'IPVS_SVC_ATTR_'
+            nla_map = (('IPVS_SVC_ATTR_UNSPEC', 'none'),
+                       ('IPVS_SVC_ATTR_AF', 'uint16'),
+                       ('IPVS_SVC_ATTR_PROTOCOL', 'uint16'),
+                       ('IPVS_SVC_ATTR_ADDR', 'target(nla,IPVS_SVC_ATTR_AF)'),
+                       ('IPVS_SVC_ATTR_PORT', 'be16'),
+                       ('IPVS_SVC_ATTR_FWMARK', 'uint32'),
+                       ('IPVS_SVC_ATTR_SCHED_NAME', 'asciiz'),
+                       ('IPVS_SVC_ATTR_FLAGS', 'flags'),
+                       ('IPVS_SVC_ATTR_TIMEOUT', 'uint32'),
+                       # __be32 mask for IPv4, plain prefix length for IPv6: carry it raw.
+                       ('IPVS_SVC_ATTR_NETMASK', 'uint32'),
+                       ('IPVS_SVC_ATTR_STATS', 'stats'),
+                       ('IPVS_SVC_ATTR_PE_NAME', 'asciiz'),
+                       ('IPVS_SVC_ATTR_STATS64', 'stats64'))
 
-        class flags(nla):
-            fields = (('flags', 'I'), ('mask', 'I'))
+            class flags(nla):
+                fields = (('flags', 'I'), ('mask', 'I'))
 
-    class dest(nla, _stats_mixin):
-        prefix = 'IPVS_DEST_ATTR_'
-        nla_map = (('IPVS_DEST_ATTR_UNSPEC', 'none'),
-                   ('IPVS_DEST_ATTR_ADDR', 'target(nla,IPVS_DEST_ATTR_ADDR_FAMILY)'),
-                   ('IPVS_DEST_ATTR_PORT', 'be16'),
-                   ('IPVS_DEST_ATTR_FWD_METHOD', 'uint32'),
-                   ('IPVS_DEST_ATTR_WEIGHT', 'uint32'),
-                   ('IPVS_DEST_ATTR_U_THRESH', 'uint32'),
-                   ('IPVS_DEST_ATTR_L_THRESH', 'uint32'),
-                   ('IPVS_DEST_ATTR_ACTIVE_CONNS', 'uint32'),
-                   ('IPVS_DEST_ATTR_INACT_CONNS', 'uint32'),
-                   ('IPVS_DEST_ATTR_PERSIST_CONNS', 'uint32'),
-                   ('IPVS_DEST_ATTR_STATS', 'stats'),
-                   ('IPVS_DEST_ATTR_ADDR_FAMILY', 'uint16'),
-                   ('IPVS_DEST_ATTR_STATS64', 'stats64'),
-                   ('IPVS_DEST_ATTR_TUN_TYPE', 'uint8'),
-                   ('IPVS_DEST_ATTR_TUN_PORT', 'be16'),
-                   ('IPVS_DEST_ATTR_TUN_FLAGS', 'uint16'))
+        class dest(nla, _stats_mixin):
+            prefix = 'IPVS_DEST_ATTR_'
+            nla_map = (('IPVS_DEST_ATTR_UNSPEC', 'none'),
+                       ('IPVS_DEST_ATTR_ADDR', 'target(nla,IPVS_DEST_ATTR_ADDR_FAMILY)'),
+                       ('IPVS_DEST_ATTR_PORT', 'be16'),
+                       ('IPVS_DEST_ATTR_FWD_METHOD', 'uint32'),
+                       ('IPVS_DEST_ATTR_WEIGHT', 'uint32'),
+                       ('IPVS_DEST_ATTR_U_THRESH', 'uint32'),
+                       ('IPVS_DEST_ATTR_L_THRESH', 'uint32'),
+                       ('IPVS_DEST_ATTR_ACTIVE_CONNS', 'uint32'),
+                       ('IPVS_DEST_ATTR_INACT_CONNS', 'uint32'),
+                       ('IPVS_DEST_ATTR_PERSIST_CONNS', 'uint32'),
+                       ('IPVS_DEST_ATTR_STATS', 'stats'),
+                       ('IPVS_DEST_ATTR_ADDR_FAMILY', 'uint16'),
+                       ('IPVS_DEST_ATTR_STATS64', 'stats64'),
+                       ('IPVS_DEST_ATTR_TUN_TYPE', 'uint8'),
+                       ('IPVS_DEST_ATTR_TUN_PORT', 'be16'),
+                       ('IPVS_DEST_ATTR_TUN_FLAGS', 'uint16'))
+
+    class _QuietAsyncSocket(AsyncGenericNetlinkSocket):
+        # pyroute2 logs "protocol not found" at error level; we report it ourselves.
+        module_err_level = 'debug'
+
+    class _Socket(GenericNetlinkSocket):
+        async_class = _QuietAsyncSocket
+
+    NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP = request, ack, dump
+    NetlinkError = netlink_error
+    IPVSMessage = _IPVSMessage
+    _IPVSSocket = _Socket
+    HAS_PYROUTE2 = True
+    return True
 
 
 def netmask_to_wire(svc):
@@ -944,15 +969,6 @@ def dest_from_nla(attr):
 # Netlink: the session
 # ---------------------------------------------------------------------------
 
-class _QuietAsyncSocket(AsyncGenericNetlinkSocket):
-    # pyroute2 logs "protocol not found" at error level; we report it ourselves.
-    module_err_level = 'debug'
-
-
-class _IPVSSocket(GenericNetlinkSocket):
-    async_class = _QuietAsyncSocket
-
-
 _GONE = (errno.ENOENT, errno.ESRCH)
 
 
@@ -960,7 +976,7 @@ class IPVSSession(object):
     """One generic netlink socket bound to the IPVS family, for one module run."""
 
     def __init__(self):
-        if not HAS_PYROUTE2:
+        if not _load_netlink():
             raise IPVSError("pyroute2 is not importable")
         self._sock = _IPVSSocket()
         try:
@@ -1152,7 +1168,7 @@ def wait_drained(session, svc, dest, timeout, interval=1.0, clock=time.monotonic
 # ---------------------------------------------------------------------------
 
 def require_pyroute2(module):
-    if not HAS_PYROUTE2:
+    if not _load_netlink():
         from ansible.module_utils.basic import missing_required_lib
         module.fail_json(msg=missing_required_lib('pyroute2 (>= 0.9.5)'), exception=PYROUTE2_IMPORT_ERROR)
 
