@@ -975,12 +975,12 @@ _GONE = (errno.ENOENT, errno.ESRCH)
 class IPVSSession(object):
     """One generic netlink socket bound to the IPVS family, for one module run."""
 
-    def __init__(self):
+    def __init__(self, family_name='IPVS'):
         if not _load_netlink():
             raise IPVSError("pyroute2 is not importable")
         self._sock = _IPVSSocket()
         try:
-            self._sock.bind('IPVS', IPVSMessage)
+            self._sock.bind(family_name, IPVSMessage)
         except NetlinkError as exc:
             self._sock.close()
             if exc.code == errno.ENOENT:
@@ -1085,6 +1085,8 @@ class IPVSSession(object):
             raise IPVSError(_explain(op, exc))
 
     def _apply(self, op):
+        # The kernel says "no such service" with ESRCH and "no such real server" with
+        # ENOENT; ENOENT on a service command means a missing scheduler module.
         svc, dest = op.service, op.dest
         if op.kind == 'service':
             if op.action == 'add':
@@ -1098,14 +1100,14 @@ class IPVSSession(object):
                 try:
                     self._service_cmd(CMD_SET_SERVICE, svc)
                 except NetlinkError as exc:
-                    if exc.code not in _GONE:       # someone removed it: add it back
+                    if exc.code != errno.ESRCH:     # someone removed it: add it back
                         raise
                     self._service_cmd(CMD_NEW_SERVICE, svc)
             else:
                 try:
                     self._service_cmd(CMD_DEL_SERVICE, svc)
                 except NetlinkError as exc:
-                    if exc.code not in _GONE:
+                    if exc.code != errno.ESRCH:
                         raise
         else:
             if op.action == 'add':
@@ -1126,7 +1128,7 @@ class IPVSSession(object):
                 try:
                     self._dest_cmd(CMD_DEL_DEST, svc, dest)
                 except NetlinkError as exc:
-                    if exc.code not in _GONE:
+                    if exc.code not in (errno.ENOENT, errno.ESRCH):   # gone, alone or with its service
                         raise
 
     def apply_all(self, ops):
