@@ -1,0 +1,273 @@
+#!/usr/bin/env python3
+"""lab: lab hosts made of Linux namespaces, inside the lab guest.
+
+A lab host is what a container is, built by hand so it stays cheap under emulation:
+  - its own network namespace (/run/netns/lab-NAME), NICs are veth pairs into a bridge
+    per segment (the segment's "switch"), addresses and default route from the topology;
+  - its own mount, UTS, IPC and PID namespaces; PID 1 is tini (reaps daemons);
+  - its own root filesystem: an overlay of the guest's root with a private upper layer,
+    so /etc, /var, /srv ... are its own and survive a stop/start (a reboot), while /run
+    and /tmp are fresh tmpfs at every start, as on a server;
+  - a boot sequence: apply /etc/sysctl.d, start the services enabled in /etc/rc2.d
+    (sysv init scripts: `service`/update-rc.d are the service manager roles use here).
+
+Commands (`lab` is a shell front end; `exec` never pays for a Python start):
+  lab up TOPOLOGY            create and start every host of a topology file
+  lab down [TOPOLOGY]        destroy the topology's hosts (default: every lab host)
+  lab create NAME [--topology T] | stop NAME | start NAME | destroy NAME
+  lab exec NAME CMD...       run CMD inside a host
+  lab inventory TOPOLOGY     Ansible inventory (YAML) for the topology's hosts
+  lab ls                     list hosts and their state
+"""
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+STATE = "/run/lab/hosts"
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOPOLOGIES = os.path.join(os.path.dirname(HERE), "topologies")
+
+
+def die(msg):
+    sys.stderr.write("lab: error: %s\n" % msg)
+    sys.exit(2)
+
+
+def sh(*argv, check=True, **kw):
+    proc = subprocess.run(argv, capture_output=True, text=True, **kw)
+    if check and proc.returncode != 0:
+        die("%s failed: %s" % (" ".join(argv), proc.stderr.strip() or proc.stdout.strip()))
+    return proc.stdout
+
+
+def load_topology(name_or_path):
+    import yaml  # only topology commands pay for it
+    path = name_or_path
+    if not os.path.exists(path):
+        path = os.path.join(TOPOLOGIES, name_or_path + ".yml")
+    if not os.path.exists(path):
+        die("no topology %r (looked in %s)" % (name_or_path, TOPOLOGIES))
+    with open(path) as fh:
+        topo = yaml.safe_load(fh)
+    topo["_path"] = os.path.abspath(path)
+    for hname, host in topo["hosts"].items():
+        for i, nic in enumerate(host.get("nics", [])):
+            nic.setdefault("name", "eth%d" % i)
+            if nic["segment"] not in topo["segments"]:
+                die("%s: host %s nic %s is on unknown segment %r"
+                    % (path, hname, nic["name"], nic["segment"]))
+    return topo
+
+
+# --- per-host state -------------------------------------------------------------------
+
+def hdir(name):
+    return os.path.join(STATE, name)
+
+
+def read_spec(name):
+    try:
+        with open(os.path.join(hdir(name), "spec.json")) as fh:
+            return json.load(fh)
+    except FileNotFoundError:
+        die("no lab host named %r" % name)
+
+
+def leader_pid(name):
+    try:
+        with open(os.path.join(hdir(name), "pid")) as fh:
+            pid = int(fh.read())
+    except (FileNotFoundError, ValueError):
+        return None
+    return pid if os.path.exists("/proc/%d" % pid) else None
+
+
+def netns(name):
+    return "lab-" + name
+
+
+# --- network plumbing (a host's "hardware" and boot-time network config) --------------
+
+def ensure_segment(seg):
+    bridge = "br-" + seg
+    if not os.path.exists("/sys/class/net/" + bridge):
+        sh("ip", "link", "add", bridge, "type", "bridge")
+        # No STP/forward delay: ports forward at once, like a simple switch.
+        sh("ip", "link", "set", bridge, "type", "bridge", "forward_delay", "0", "stp_state", "0")
+        sh("ip", "link", "set", bridge, "up")
+    return bridge
+
+
+def plumb(name, spec):
+    ns = netns(name)
+    sh("ip", "netns", "add", ns)
+    sh("ip", "-n", ns, "link", "set", "lo", "up")
+    for nic in spec.get("nics", []):
+        bridge = ensure_segment(nic["segment"])
+        # netns deletion is asynchronous: a fresh peer name every time, never reused.
+        peer = "v" + secrets.token_hex(5)
+        sh("ip", "link", "add", peer, "type", "veth", "peer", "name", nic["name"], "netns", ns)
+        sh("ip", "link", "set", peer, "master", bridge, "up")
+        if nic.get("address"):
+            sh("ip", "-n", ns, "addr", "add", nic["address"], "dev", nic["name"])
+        sh("ip", "-n", ns, "link", "set", nic["name"], "up")
+    if spec.get("gateway"):
+        sh("ip", "-n", ns, "route", "add", "default", "via", spec["gateway"])
+    for route in spec.get("routes", []):
+        sh("ip", "-n", ns, "route", "add", route["to"], "via", route["via"])
+    if spec.get("forwarding"):
+        # A router host: forwarding is part of what it is, set at every boot.
+        sh("ip", "netns", "exec", ns, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
+
+
+# --- lifecycle ---------------------------------------------------------------------------
+
+def create(name, spec):
+    if os.path.exists(hdir(name)):
+        die("lab host %r exists already (lab destroy %s first)" % (name, name))
+    d = hdir(name)
+    for sub in ("upper", "work", "root"):
+        os.makedirs(os.path.join(d, sub))
+    with open(os.path.join(d, "spec.json"), "w") as fh:
+        json.dump(spec, fh)
+    # Every real server serves HTTP that names itself (written into its own /srv).
+    if spec.get("web"):
+        www = os.path.join(d, "upper", "srv", "www")
+        os.makedirs(www)
+        with open(os.path.join(www, "index.html"), "w") as fh:
+            fh.write(name + "\n")
+    start(name)
+
+
+def start(name):
+    spec = read_spec(name)
+    if leader_pid(name):
+        die("lab host %r is running already" % name)
+    plumb(name, spec)
+    d = hdir(name)
+    log = open(os.path.join(d, "boot.log"), "w")
+    proc = subprocess.Popen(
+        # nsenter --net enters the plumbed namespace (unshare --net=FILE would create a new
+        # one and bind it over FILE); unshare then gives the host its other namespaces.
+        ["nsenter", "--net=/run/netns/" + netns(name), "--",
+         "unshare", "--mount", "--uts", "--ipc", "--pid", "--fork", "--propagation", "private",
+         os.path.join(HERE, "lab-host-init"), name, d, "1" if spec.get("web") else "0"],
+        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    # unshare --fork: the host's PID 1 is unshare's child; find it and wait for boot.
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            die("lab host %s failed to boot:\n%s" % (name, open(os.path.join(d, "boot.log")).read()))
+        if os.path.exists(os.path.join(d, "booted")):
+            break
+        time.sleep(0.1)
+    else:
+        die("lab host %s did not finish booting in 60 s:\n%s"
+            % (name, open(os.path.join(d, "boot.log")).read()))
+    # nsenter execs unshare (same PID); unshare --fork's child is the host's PID 1.
+    children = sh("ps", "-o", "pid=", "--ppid", str(proc.pid)).split()
+    if not children:
+        die("lab host %s has no PID 1" % name)
+    with open(os.path.join(d, "pid"), "w") as fh:
+        fh.write(children[0])
+    os.unlink(os.path.join(d, "booted"))
+
+
+def stop(name):
+    """Power the host off: kill every process in it, drop its network (a reboot loses
+    runtime state: addresses, IPVS rules), keep its filesystem."""
+    pid = leader_pid(name)
+    if pid:
+        # SIGKILL to a PID namespace's init kills every process in the namespace.
+        os.kill(pid, signal.SIGKILL)
+        for _ in range(100):
+            if not os.path.exists("/proc/%d" % pid):
+                break
+            time.sleep(0.05)
+    try:
+        os.unlink(os.path.join(hdir(name), "pid"))
+    except FileNotFoundError:
+        pass
+    if os.path.exists("/run/netns/" + netns(name)):
+        sh("ip", "netns", "del", netns(name))
+
+
+def destroy(name):
+    read_spec(name)
+    stop(name)
+    shutil.rmtree(hdir(name))
+
+
+def exec_in(name, argv):
+    pid = leader_pid(name)
+    if not pid:
+        die("lab host %r is not running" % name)
+    os.execvp("nsenter", ["nsenter", "-t", str(pid), "-m", "-u", "-i", "-n", "-p", "-r", "-w",
+                          "--"] + argv)
+
+
+def hosts():
+    return sorted(os.listdir(STATE)) if os.path.isdir(STATE) else []
+
+
+def up(topo):
+    for name, host in topo["hosts"].items():
+        create(name, dict(host, topology=topo["_path"]))
+
+
+def down(topo=None):
+    names = list(topo["hosts"]) if topo else hosts()
+    for name in names:
+        if os.path.exists(hdir(name)):
+            destroy(name)
+    if not topo or not hosts():
+        for seg in os.listdir("/sys/class/net"):
+            if seg.startswith("br-"):
+                sh("ip", "link", "del", seg, check=False)
+
+
+def inventory(topo):
+    import yaml
+    inv = {"all": {"hosts": {}, "vars": {"ansible_connection": "lvs_lab",
+                                         "ansible_python_interpreter": "/usr/bin/python3"}}}
+    for name in topo["hosts"]:
+        inv["all"]["hosts"][name] = {}
+    return yaml.safe_dump(inv, default_flow_style=False)
+
+
+def main(argv):
+    if len(argv) < 2:
+        die(__doc__)
+    if os.geteuid() != 0:
+        die("lab needs root")
+    cmd, args = argv[1], argv[2:]
+    if cmd == "up":
+        up(load_topology(args[0]))
+    elif cmd == "down":
+        down(load_topology(args[0]) if args else None)
+    elif cmd == "create":
+        spec = {}
+        if "--topology" in args:
+            topo = load_topology(args[args.index("--topology") + 1])
+            spec = dict(topo["hosts"][args[0]], topology=topo["_path"])
+        create(args[0], spec)
+    elif cmd in ("stop", "start", "destroy"):
+        {"stop": stop, "start": start, "destroy": destroy}[cmd](args[0])
+    elif cmd == "exec":
+        exec_in(args[0], args[1:])
+    elif cmd == "inventory":
+        sys.stdout.write(inventory(load_topology(args[0])))
+    elif cmd == "ls":
+        for name in hosts():
+            print("%-12s %s" % (name, "running" if leader_pid(name) else "stopped"))
+    else:
+        die("unknown command %r\n%s" % (cmd, __doc__))
+
+
+if __name__ == "__main__":
+    main(sys.argv)
