@@ -62,7 +62,8 @@ options:
   state:
     description:
       - V(present) brings the device up, adds the VIP and sets C(rp_filter).
-      - V(absent) removes the VIP from the device and brings the device down when no IPv4 address is left on it.
+      - V(absent) removes the VIP from the device and then brings the device down when no IPv4 address is left on
+        it. A device without the VIP is left as it is.
         The live C(rp_filter) values are left as they are, because the earlier values are not known and other
         tunnels may rely on them; their keys are removed from I(sysctl_file).
     type: str
@@ -167,8 +168,9 @@ def run(module):
             stale = [e for e in mine if e["prefix"] == prefix]
             add = False
             after_entries = [e for e in addresses if e not in stale]
-            # Down only when nothing else uses the device; otherwise leave it as it is.
-            want_up = link["up"] and bool(after_entries)
+            # Down only when we took our VIP away and nothing else is left on the device;
+            # a device someone else brought up without our VIP is not ours to touch.
+            want_up = link["up"] and not (stale and not after_entries)
         link_change = want_up != link["up"]
 
         changed = bool(stale or add or link_change or sysctl.changed)
