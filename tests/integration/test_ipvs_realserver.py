@@ -1,4 +1,6 @@
 """lvs.cluster.ipvs_realserver on the real kernel, through ansible-playbook."""
+import posix_json_shim  # noqa: F401  (lab guest lacks ansible.posix.json; see the module)
+
 
 
 def _diff(result):

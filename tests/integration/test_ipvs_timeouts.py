@@ -2,6 +2,8 @@
 
 Oracle: `ipvsadm -Ln --timeout`.
 """
+import posix_json_shim  # noqa: F401  (lab guest lacks ansible.posix.json; see the module)
+
 
 
 def _diff(result):
