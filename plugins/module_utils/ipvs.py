@@ -1131,9 +1131,44 @@ class IPVSSession(object):
                     if exc.code not in (errno.ENOENT, errno.ESRCH):   # gone, alone or with its service
                         raise
 
+    # Operations per sendmsg(); ~100 bytes each, well inside the socket buffers.
+    BATCH = 256
+
+    def _op_message(self, op):
+        cmd = {('add', 'service'): CMD_NEW_SERVICE, ('set', 'service'): CMD_SET_SERVICE,
+               ('del', 'service'): CMD_DEL_SERVICE, ('add', 'dest'): CMD_NEW_DEST,
+               ('set', 'dest'): CMD_SET_DEST, ('del', 'dest'): CMD_DEL_DEST}[(op.action, op.kind)]
+        if op.kind == 'service':
+            attrs = service_key_attrs(op.service) if op.action == 'del' else service_full_attrs(op.service)
+            attrs = [('IPVS_CMD_ATTR_SERVICE', {'attrs': attrs})]
+        else:
+            dest = dest_key_attrs(op.service, op.dest) if op.action == 'del' else dest_full_attrs(op.service, op.dest)
+            attrs = [('IPVS_CMD_ATTR_SERVICE', {'attrs': service_key_attrs(op.service)}),
+                     ('IPVS_CMD_ATTR_DEST', {'attrs': dest})]
+        msg = IPVSMessage()
+        msg['cmd'] = cmd
+        msg['version'] = 1
+        msg['attrs'] = attrs
+        msg['header']['type'] = self._sock.prid
+        msg['header']['flags'] = NLM_F_REQUEST | NLM_F_ACK
+        return msg
+
     def apply_all(self, ops):
-        for op in ops:
-            self.apply(op)
+        """Apply OPS in order.  Large plans go out in batches (many requests per
+        sendmsg, the kernel handles them in order and acks each); a batch that meets any
+        error is replayed one operation at a time through apply(), which knows what each
+        error means.  Replaying is safe: every operation is idempotent under apply()."""
+        if len(ops) < 4:
+            for op in ops:
+                self.apply(op)
+            return
+        for start in range(0, len(ops), self.BATCH):
+            chunk = ops[start:start + self.BATCH]
+            try:
+                self._sock.nlm_request_batch([self._op_message(op) for op in chunk])
+            except NetlinkError:
+                for op in chunk:
+                    self.apply(op)
 
 
 def _explain(op, exc):
