@@ -7,7 +7,7 @@ import os
 import sys
 import tempfile
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
 
 
 def _collection_root():
@@ -28,4 +28,6 @@ def _collection_root():
 COLLECTIONS_ROOT = _collection_root()
 if COLLECTIONS_ROOT not in sys.path:
     sys.path.insert(0, COLLECTIONS_ROOT)
-os.environ.setdefault("ANSIBLE_COLLECTIONS_PATH", COLLECTIONS_ROOT)
+# Keep Ansible's default collection paths too (the lab image has ansible.posix there).
+os.environ.setdefault("ANSIBLE_COLLECTIONS_PATH", os.pathsep.join(
+    [COLLECTIONS_ROOT, os.path.expanduser("~/.ansible/collections"), "/usr/share/ansible/collections"]))

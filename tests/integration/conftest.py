@@ -59,7 +59,7 @@ class Netns:
             yaml.safe_dump(play, fh)
             path = fh.name
         env = dict(os.environ,
-                   ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json",
+                   ANSIBLE_STDOUT_CALLBACK="ansible.posix.json"  # shipped in the lab image,
                    ANSIBLE_LOCALHOST_WARNING="False",
                    ANSIBLE_INVENTORY_UNPARSED_WARNING="False",
                    ANSIBLE_PYTHON_INTERPRETER="/usr/bin/python3",
