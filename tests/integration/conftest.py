@@ -59,7 +59,8 @@ class Netns:
             yaml.safe_dump(play, fh)
             path = fh.name
         env = dict(os.environ,
-                   ANSIBLE_STDOUT_CALLBACK="ansible.posix.json"  # shipped in the lab image,
+                   # ansible.posix ships in the lab image (core has no json callback)
+                   ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
                    ANSIBLE_LOCALHOST_WARNING="False",
                    ANSIBLE_INVENTORY_UNPARSED_WARNING="False",
                    ANSIBLE_PYTHON_INTERPRETER="/usr/bin/python3",
@@ -81,8 +82,8 @@ class Netns:
                                  % (proc.returncode, proc.stdout, proc.stderr))
         results = [t["hosts"]["localhost"] for t in out["plays"][0]["tasks"]]
         if proc.returncode != 0 and not expect_failure:
-            raise AssertionError("playbook failed (rc=%d):\n%s" % (proc.returncode,
-                                                                  json.dumps(results, indent=1)))
+            raise AssertionError("playbook failed (rc=%d):\n%s"
+                                 % (proc.returncode, json.dumps(results, indent=1)))
         return results
 
     def delete(self):

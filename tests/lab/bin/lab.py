@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """lab: lab hosts made of Linux namespaces, inside the lab guest.
 
 A lab host is what a container is, built by hand so it stays cheap under emulation:
