@@ -98,5 +98,5 @@ def test_bad_inputs_fail_by_name_and_change_nothing(netns, tmp_path):
 
 def test_case_table_is_unique(tmp_path):
     table = cases(str(tmp_path))
-    keys = [(m, repr(sorted(a.items()))) for _, m, a in table]
+    keys = [(module, repr(sorted(args.items()))) for field, module, args in table]
     assert len(keys) == len(set(keys))
