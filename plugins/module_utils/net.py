@@ -217,6 +217,17 @@ def read_sysctl(key, missing_hint=None):
         raise NetError("cannot read %s: %s" % (path, exc))
 
 
+def check_ipv6_usable(ifname, field="address"):
+    """Fail before any change when IPv6 addresses cannot be added to IFNAME."""
+    if not os.path.isdir(os.path.join(PROC_SYS, "net", "ipv6")):
+        raise NetError("%s: this kernel has no IPv6 (load the ipv6 kernel module (modprobe ipv6) "
+                       "or drop ipv6.disable=1 from the kernel command line)" % field)
+    key = ("net", "ipv6", "conf", ifname, "disable_ipv6")
+    if os.path.exists(key_path(key)) and read_sysctl(key) == "1":
+        raise NetError("%s: IPv6 is disabled on %s (%s = 1); enable it or use an IPv4 VIP"
+                       % (field, ifname, key_text(key)))
+
+
 def write_sysctl(key, value):
     path = key_path(key)
     try:
@@ -377,7 +388,7 @@ def format_address(entry):
     return text
 
 
-def add_address(ipr, index, addr, prefix, label=None):
+def add_address(ipr, index, addr, prefix, label=None, ifname="<interface>"):
     kwargs = {"index": index, "address": str(addr), "prefixlen": prefix}
     if addr.version == 4:
         kwargs["local"] = str(addr)
@@ -390,8 +401,15 @@ def add_address(ipr, index, addr, prefix, label=None):
     try:
         ipr.addr("add", **kwargs)
     except NetlinkError as exc:
-        if exc.code != errno.EEXIST:  # added concurrently: the outcome we wanted
-            raise NetError("cannot add %s/%d: %s" % (addr, prefix, exc))
+        if exc.code == errno.EEXIST:  # added concurrently: the outcome we wanted
+            return
+        if addr.version == 6 and exc.code == errno.EAFNOSUPPORT:
+            raise NetError("address: cannot add %s: this kernel has no IPv6 (load the ipv6 kernel module "
+                           "(modprobe ipv6) or drop ipv6.disable=1 from the kernel command line)" % addr)
+        if addr.version == 6 and exc.code == errno.EACCES:
+            raise NetError("address: cannot add %s: IPv6 is disabled on %s "
+                           "(net.ipv6.conf.%s.disable_ipv6 = 1)" % (addr, ifname, ifname))
+        raise NetError("cannot add %s/%d: %s" % (addr, prefix, exc))
 
 
 def del_address(ipr, index, addr, prefix):

@@ -182,7 +182,7 @@ def run(module):
             for entry in stale:
                 del_address(ipr, index, entry["address"], entry["prefix"])
             if add:
-                add_address(ipr, index, addr, prefix)
+                add_address(ipr, index, addr, prefix, ifname=device)
             if not present and link_change:
                 set_link_up(ipr, index, False)
 

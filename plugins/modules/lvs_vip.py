@@ -124,7 +124,7 @@ host_route:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.lvs.cluster.plugins.module_utils.net import (
-    NetError, parse_address, validate_prefix, validate_ifname, validate_label,
+    NetError, parse_address, validate_prefix, validate_ifname, validate_label, check_ipv6_usable,
     open_iproute, link_index, list_addresses, add_address, del_address, format_address,
     find_host_route, add_host_route, del_host_route,
 )
@@ -147,6 +147,8 @@ def run(module):
 
     with open_iproute() as ipr:
         index = link_index(ipr, interface, "interface")
+        if addr.version == 6 and present:
+            check_ipv6_usable(interface)
         mine = [e for e in list_addresses(ipr, index, addr.version) if e["address"] == addr]
         route = find_host_route(ipr, addr, prefix, index) if manage_route else None
 
@@ -176,7 +178,7 @@ def run(module):
             for entry in stale:
                 del_address(ipr, index, entry["address"], entry["prefix"])
             if add:
-                add_address(ipr, index, addr, prefix, label)
+                add_address(ipr, index, addr, prefix, label, interface)
             if add_route:
                 add_host_route(ipr, addr, prefix, index)
 

@@ -44,6 +44,8 @@ def cases(tmp):
         ("interface", vip, {"address": "192.0.2.10", "interface": "nope0"}),
         ("interface", vip, {"address": "192.0.2.10", "interface": "lo:0"}),
         ("interface", vip, {"address": "192.0.2.10", "interface": "x" * 16}),
+        # bad1 has IPv6 switched off (set up in the test): refused before any change
+        ("address", vip, {"address": "2001:db8::10", "interface": "bad1"}),
         ("label", vip, {"address": "192.0.2.10", "label": "eth1:0"}),
         ("label", vip, {"address": "192.0.2.10", "label": "lo"}),
         ("label", vip, {"address": "192.0.2.10", "label": "lo:0123456789abc"}),
@@ -73,7 +75,7 @@ def cases(tmp):
 
 def test_bad_inputs_fail_by_name_and_change_nothing(netns, tmp_path):
     ns = netns
-    ns.sh("ip link add bad0 type veth peer name bad1")
+    ns.sh("ip link add bad0 type veth peer name bad1 && echo 1 > /proc/sys/net/ipv6/conf/bad1/disable_ipv6")
     tmp = str(tmp_path)
     with open(os.path.join(tmp, "90-lvs.conf"), "w") as fh:
         fh.write("vm.swappiness = 10\n")
