@@ -545,6 +545,8 @@ def render_service_lines(svc):
     for dest in sorted(svc.get('realservers', {}).values(), key=_dest_sort_key):
         dline = '-a %s -r %s %s -w %d' % (switch, _hostport(svc['family'], dest['address'], dest['port']),
                                           FORWARDING_SWITCH[dest['forwarding']], dest['weight'])
+        if dest['forwarding'] == 'tun':
+            dline += ' --tun-type ipip'     # as ipvsadm 1.31 writes every tunnel real server
         # ipvsadm -S does not write thresholds; we do, so the text round-trips.
         if dest['upper_threshold']:
             dline += ' -x %d' % dest['upper_threshold']

@@ -22,7 +22,7 @@ RULES = """\
 -A -u [2001:db8::30]:53 -s rr
 -a -u [2001:db8::30]:53 -r [2001:db8::31]:53 -g -w 1
 -A -f 3 -s sh -b sh-port
--a -f 3 -r 10.0.0.3:0 -i -w 4
+-a -f 3 -r 10.0.0.3:0 -i -w 4 --tun-type ipip
 """
 
 
