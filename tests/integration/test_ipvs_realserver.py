@@ -79,3 +79,25 @@ def test_missing_service_and_port_mapping_refused(netns):
     assert results[2]['failed'] and results[2]['msg'].startswith('port:'), results[2]
     assert results[3]['changed'] and not results[3].get('failed')
     assert netns.ipvs_save() == before.replace('-m -w 1', '-m -w 0')
+
+
+def test_drain_waits_and_is_bounded_by_its_timeout(netns):
+    # A connection attempt from inside the namespace is scheduled by IPVS (LOCAL_OUT):
+    # the chosen real server then holds a connection entry for a while (SYN_RECV),
+    # so a short drain must give up, report the counts, and leave the weight at 0.
+    netns.sh("ip link add d0 type dummy && ip addr add 10.0.0.254/24 dev d0 && ip link set d0 up"
+             " && ip route add 192.0.2.0/24 dev d0"
+             " && ipvsadm -A -t 192.0.2.20:80 -s rr && ipvsadm -a -t 192.0.2.20:80 -r 10.0.0.1:80 -g")
+    netns.sh("python3 -c \"import socket; s=socket.socket(); s.settimeout(0.5)\n"
+             "try: s.connect(('192.0.2.20', 80))\nexcept OSError: pass\"")
+    listing = netns.sh("ipvsadm -Ln -t 192.0.2.20:80")
+    results = netns.playbook([
+        _rs(dict(SVC, address='10.0.0.1', state='drained', drain_timeout=3), ignore_errors=True),
+    ], expect_failure=True)
+    result = results[0]
+    assert result['failed'] and result['changed'], (listing, result)
+    assert 'drain_timeout=3s' in result['msg'] and 'weight is 0' in result['msg'], result['msg']
+    counts = result['connections']
+    assert counts['drained'] is False
+    assert counts['active_connections'] + counts['inactive_connections'] >= 1, counts
+    assert '-a -t 192.0.2.20:80 -r 10.0.0.1:80 -g -w 0' in netns.ipvs_save()
