@@ -38,7 +38,7 @@ def die(msg):
 
 
 def sh(*argv, check=True, **kw):
-    proc = subprocess.run(argv, capture_output=True, text=True, **kw)
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False, **kw)
     if check and proc.returncode != 0:
         die("%s failed: %s" % (" ".join(argv), proc.stderr.strip() or proc.stdout.strip()))
     return proc.stdout
@@ -184,9 +184,8 @@ def stop(name):
     if pid:
         # SIGKILL to a PID namespace's init kills every process in the namespace.
         os.kill(pid, signal.SIGKILL)
-        for _ in range(100):
-            if not os.path.exists("/proc/%d" % pid):
-                break
+        deadline = time.time() + 5
+        while os.path.exists("/proc/" + str(pid)) and time.time() < deadline:
             time.sleep(0.05)
     try:
         os.unlink(os.path.join(hdir(name), "pid"))

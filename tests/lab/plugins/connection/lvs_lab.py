@@ -63,7 +63,7 @@ class Connection(ConnectionBase):
     def put_file(self, in_path, out_path):
         super(Connection, self).put_file(in_path, out_path)
         with open(in_path, "rb") as fh:
-            rc, _, err = self.exec_command("cat > %s" % shlex.quote(out_path), in_data=fh.read())
+            rc, dummy, err = self.exec_command("cat > %s" % shlex.quote(out_path), in_data=fh.read())
         if rc != 0:
             raise AnsibleError("could not copy %s to lab host %s: %s"
                                % (in_path, out_path, err.decode(errors="replace")))
