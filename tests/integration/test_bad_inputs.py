@@ -133,4 +133,4 @@ def test_absent_kernel_module_is_named():
     import pytest
     from ansible_collections.lvs.cluster.plugins.module_utils.ipvs import IPVSError, IPVSSession
     with pytest.raises(IPVSError, match=r'modprobe ip_vs'):
-        IPVSSession(family_name='IPVS_NO_SUCH_FAMILY')
+        IPVSSession(family_name='IPVS_NOSUCH')   # genl names are < 16 chars
