@@ -33,16 +33,28 @@ import stat
 import tempfile
 import traceback
 
-try:
-    from pyroute2 import IPRoute
-    from pyroute2.netlink.exceptions import NetlinkError
-    HAS_PYROUTE2 = True
-    PYROUTE2_IMPORT_ERROR = None
-except ImportError:
-    IPRoute = None
-    NetlinkError = OSError
-    HAS_PYROUTE2 = False
-    PYROUTE2_IMPORT_ERROR = traceback.format_exc()
+# pyroute2 is imported on first use (open_iproute), after all validation: bad input fails
+# without paying for the import, which takes seconds on a slow host.
+IPRoute = None
+PYROUTE2_IMPORT_ERROR = None
+
+
+class NetlinkError(Exception):
+    """Stands for pyroute2's NetlinkError until pyroute2 is loaded (never raised itself)."""
+
+
+def _load_pyroute2():
+    global IPRoute, NetlinkError, PYROUTE2_IMPORT_ERROR
+    if IPRoute is None and PYROUTE2_IMPORT_ERROR is None:
+        try:
+            from pyroute2 import IPRoute as iproute
+            from pyroute2.netlink.exceptions import NetlinkError as netlink_error
+        except ImportError:
+            PYROUTE2_IMPORT_ERROR = traceback.format_exc()
+        else:
+            IPRoute, NetlinkError = iproute, netlink_error
+    return IPRoute is not None
+
 
 from ansible.module_utils.common.text.converters import to_text
 
@@ -339,7 +351,7 @@ def file_mode(path):
 # --------------------------------------------------------------------------
 
 def open_iproute():
-    if not HAS_PYROUTE2:
+    if not _load_pyroute2():
         raise NetError("the pyroute2 Python library is required (pip install 'pyroute2>=0.9.5')")
     return IPRoute()
 
