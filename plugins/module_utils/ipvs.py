@@ -366,13 +366,15 @@ def parse_save(text):
     """
     services = []
     by_key = {}
+    normalized = {}     # validated once per service, not once per real-server line
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith('#'):
             continue
         where = "rules line %d (%s)" % (number, line)
         try:
-            tokens = shlex.split(line)
+            # shlex is slow and ipvsadm-save never quotes: use it only when needed.
+            tokens = shlex.split(line) if ('"' in line or "'" in line or '\\' in line) else line.split()
         except ValueError as exc:
             raise IPVSError("%s: %s" % (where, exc))
         try:
@@ -394,6 +396,7 @@ def parse_save(text):
                 if key in by_key:
                     raise IPVSError("service: %s is defined twice" % format_service_key(key))
                 by_key[key] = entry
+                normalized[key] = svc
                 services.append(entry)
             else:
                 probe = {'protocol': opts['protocol'], 'address': opts.get('address'),
@@ -409,7 +412,7 @@ def parse_save(text):
                           'weight': opts.get('weight', 1),
                           'upper_threshold': opts.get('upper_threshold', 0),
                           'lower_threshold': opts.get('lower_threshold', 0)}
-                normalize_realserver(server, normalize_service(entry), 'realserver ')
+                normalize_realserver(server, normalized[key], 'realserver ')
                 entry['realservers'].append(server)
         except IPVSError as exc:
             raise IPVSError("%s: %s" % (where, exc))
