@@ -27,8 +27,6 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 import tests.conftest  # noqa: E402,F401  (makes ansible_collections.lvs.cluster importable, sets the path)
-sys.path.insert(0, os.path.join(REPO, 'tests', 'integration'))
-import posix_json_shim  # noqa: E402,F401
 
 
 def rules_text(services, realservers):
@@ -58,7 +56,7 @@ def run_playbook(ns, rules_path):
             '        purge: true\n' % rules_path)
     with tempfile.NamedTemporaryFile('w', suffix='.yml', delete=False) as fh:
         fh.write(play)
-    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK='ansible.builtin.json', ANSIBLE_PIPELINING='True',
+    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK='ansible.posix.json', ANSIBLE_PIPELINING='True',
                ANSIBLE_PYTHON_INTERPRETER='/usr/bin/python3', ANSIBLE_LOCALHOST_WARNING='False',
                ANSIBLE_INVENTORY_UNPARSED_WARNING='False')
     start = time.monotonic()

@@ -5,7 +5,6 @@ table (`ipvsadm-save -n`) and timeouts must be byte-identical before and after.
 All cases run as tasks of one playbook (ignore_errors per task): each ansible-playbook
 run costs seconds in the emulated lab guest.
 """
-import posix_json_shim  # noqa: F401  (lab guest lacks ansible.posix.json; see the module)
 
 
 SVC = 'lvs.cluster.ipvs_service'

@@ -1,5 +1,4 @@
 """lvs.cluster.ipvs_realserver on the real kernel, through ansible-playbook."""
-import posix_json_shim  # noqa: F401  (lab guest lacks ansible.posix.json; see the module)
 
 
 

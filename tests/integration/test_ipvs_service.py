@@ -2,7 +2,6 @@
 
 Oracle: `ipvsadm-save -n` (and `ipvsadm -Ln --stats`) in the same namespace.
 """
-import posix_json_shim  # noqa: F401  (lab guest lacks ansible.posix.json; see the module)
 
 import time
 

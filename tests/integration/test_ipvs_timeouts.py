@@ -2,7 +2,6 @@
 
 Oracle: `ipvsadm -Ln --timeout`.
 """
-import posix_json_shim  # noqa: F401  (lab guest lacks ansible.posix.json; see the module)
 
 
 
