@@ -783,7 +783,6 @@ def _load_netlink():
                        ('IPVS_STATS_ATTR_INBPS', 'uint64'),
                        ('IPVS_STATS_ATTR_OUTBPS', 'uint64'))
 
-
     class _IPVSMessage(genlmsg):
         prefix = 'IPVS_CMD_ATTR_'
         nla_map = (('IPVS_CMD_ATTR_UNSPEC', 'none'),

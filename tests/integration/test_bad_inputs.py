@@ -108,7 +108,7 @@ def test_bad_inputs_fail_naming_the_field_and_change_nothing(netns):
     assert before.count('\n') == 6, before
 
     tasks = [{'name': 'case %d' % i, module: args, 'ignore_errors': True}
-             for i, (module, args, _) in enumerate(CASES)]
+             for i, (module, args, dummy) in enumerate(CASES)]
     results = netns.playbook(tasks, expect_failure=True)
     assert len(results) == len(CASES)
     problems = []

@@ -1,7 +1,6 @@
 """lvs.cluster.ipvs_realserver on the real kernel, through ansible-playbook."""
 
 
-
 def _diff(result):
     diff = result['diff']
     return diff[0] if isinstance(diff, list) else diff

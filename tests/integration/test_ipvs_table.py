@@ -1,7 +1,6 @@
 """lvs.cluster.ipvs_table (and ipvs_info) on the real kernel, through ansible-playbook."""
 
 
-
 def _diff(result):
     diff = result['diff']
     return diff[0] if isinstance(diff, list) else diff
@@ -54,7 +53,7 @@ def test_rules_purge_idempotent_check_diff_and_info(netns):
     assert [(d['address'], d['port'], d['forwarding'], d['weight']) for d in web['realservers']] == \
         [('10.0.0.1', 8080, 'nat', 2), ('10.0.0.2', 8080, 'nat', 1)]
     assert set(web['realservers'][0]) >= {'active_connections', 'inactive_connections',
-                                         'persistent_connections', 'stats'}
+                                          'persistent_connections', 'stats'}
     assert set(results[2]['timeouts']) == {'tcp', 'tcpfin', 'udp'}
 
 

@@ -4,7 +4,6 @@ Oracle: `ipvsadm -Ln --timeout`.
 """
 
 
-
 def _diff(result):
     diff = result['diff']
     return diff[0] if isinstance(diff, list) else diff
