@@ -149,14 +149,14 @@ def start(name):
         die("lab host %r is running already" % name)
     plumb(name, spec)
     d = hdir(name)
-    log = open(os.path.join(d, "boot.log"), "w")
-    proc = subprocess.Popen(
-        # nsenter --net enters the plumbed namespace (unshare --net=FILE would create a new
-        # one and bind it over FILE); unshare then gives the host its other namespaces.
-        ["nsenter", "--net=/run/netns/" + netns(name), "--",
-         "unshare", "--mount", "--uts", "--ipc", "--pid", "--fork", "--propagation", "private",
-         os.path.join(HERE, "lab-host-init"), name, d, "1" if spec.get("web") else "0"],
-        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    with open(os.path.join(d, "boot.log"), "w") as log:  # the child keeps its own copy
+        proc = subprocess.Popen(
+            # nsenter --net enters the plumbed namespace (unshare --net=FILE would create a new
+            # one and bind it over FILE); unshare then gives the host its other namespaces.
+            ["nsenter", "--net=/run/netns/" + netns(name), "--",
+             "unshare", "--mount", "--uts", "--ipc", "--pid", "--fork", "--propagation", "private",
+             os.path.join(HERE, "lab-host-init"), name, d, "1" if spec.get("web") else "0"],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     # unshare --fork: the host's PID 1 is unshare's child; find it and wait for boot.
     deadline = time.time() + 60
     while time.time() < deadline:
