@@ -13,13 +13,14 @@ Everything that knows about IPVS lives here:
   table and applies a plan: add what is missing, change in place with SET, delete only
   what is stale.
 
-Why our own message classes instead of ``pyroute2.IPVS``/``IPVSService``: pyroute2's
-request objects inject defaults (wlc, timeout 0, a 0xFFFF flag mask), its "update"
-command is a DELETE, objects parsed with ``from_message`` keep defaults under the friendly
-keys, the netmask is typed as an IPv4 address (IPv6 services carry a prefix length), the
-config timeouts are typed "hex" and some releases drop the fwmark from the service key
-when dumping real servers.  Describing the kernel ABI once, with every attribute sent
-explicitly, sidesteps all of that and lets us build GET/SET_CONFIG on the same socket.
+Why not ``pyroute2.IPVS``/``IPVSService``: pyroute2's request objects inject defaults
+(wlc, timeout 0, a 0xFFFF flag mask), its "update" command is a DELETE, the netmask is
+typed as an IPv4 address (IPv6 services carry a prefix length), the config timeouts are
+typed "hex" and some releases drop the fwmark from the service key when dumping real
+servers.  pyroute2 opens the session (family resolution) and carries GET/SET_CONFIG on
+its generic netlink classes; service and real-server messages are packed here from the
+kernel ABI with every attribute explicit, because a large table means thousands of them
+and the generic classes cost ~100 us of Python each.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -27,6 +28,7 @@ __metaclass__ = type
 
 import errno
 import ipaddress
+import os
 import shlex
 import socket
 import struct
@@ -45,7 +47,7 @@ class NetlinkError(Exception):
     code = 0
 
 
-IPVSMessage = None
+IPVSConfigMessage = None
 _IPVSSocket = None
 
 
@@ -364,21 +366,29 @@ def parse_save(text):
     Returns a list of dicts using ipvs_table's option names (each with a realservers
     list).  Errors name the line: "rules line N (...): field: problem".
     """
-    services = []
-    by_key = {}
-    normalized = {}     # validated once per service, not once per real-server line
+    return _parse_save(text)[0]
+
+
+def wanted_from_rules(text):
+    """Parse and validate rules in one pass: the wanted services (as build_wanted_table
+    returns them), each line checked once.  Errors name the line."""
+    return _parse_save(text)[1]
+
+
+def _parse_save(text):
+    entries = []
+    wanted = {}         # key -> validated service with its validated real servers
+    rule_keys = {}      # the service as written on a line -> its key (-a lines repeat it)
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith('#'):
             continue
-        where = "rules line %d (%s)" % (number, line)
         try:
             # shlex is slow and ipvsadm-save never quotes: use it only when needed.
             tokens = shlex.split(line) if ('"' in line or "'" in line or '\\' in line) else line.split()
-        except ValueError as exc:
-            raise IPVSError("%s: %s" % (where, exc))
-        try:
             command, opts = _parse_rule_tokens(tokens)
+            written = (opts['protocol'], opts.get('address'), opts.get('port'), opts.get('fwmark'),
+                       opts.get('family'))
             if command == 'service':
                 entry = {'protocol': opts['protocol'], 'address': opts.get('address'),
                          'port': opts.get('port'), 'fwmark': opts.get('fwmark'),
@@ -393,30 +403,40 @@ def parse_save(text):
                     entry['port'] = 0   # ipvsadm: no port = all ports
                 svc = normalize_service(entry)
                 key = service_key(svc)
-                if key in by_key:
+                if key in wanted:
                     raise IPVSError("service: %s is defined twice" % format_service_key(key))
-                by_key[key] = entry
-                normalized[key] = svc
-                services.append(entry)
+                svc['realservers'] = {}
+                svc['_entry'] = entry
+                wanted[key] = svc
+                rule_keys[written] = key
+                entries.append(entry)
             else:
-                probe = {'protocol': opts['protocol'], 'address': opts.get('address'),
-                         'port': opts.get('port'), 'fwmark': opts.get('fwmark'),
-                         'family': opts.get('family')}
-                key = _rule_service_key(probe)
-                if key not in by_key:
-                    raise IPVSError("service: %s has no -A line before this real server"
-                                    % format_service_key(key))
-                entry = by_key[key]
+                key = rule_keys.get(written)
+                if key is None:
+                    key = _rule_service_key(opts)
+                    if key not in wanted:
+                        raise IPVSError("service: %s has no -A line before this real server"
+                                        % format_service_key(key))
+                    rule_keys[written] = key
+                svc = wanted[key]
                 server = {'address': opts.get('server_address'), 'port': opts.get('server_port'),
                           'forwarding': opts.get('forwarding', 'dr'),
                           'weight': opts.get('weight', 1),
                           'upper_threshold': opts.get('upper_threshold', 0),
                           'lower_threshold': opts.get('lower_threshold', 0)}
-                normalize_realserver(server, normalized[key], 'realserver ')
-                entry['realservers'].append(server)
-        except IPVSError as exc:
-            raise IPVSError("%s: %s" % (where, exc))
-    return services
+                dest = normalize_realserver(server, svc, 'realserver ')
+                dkey = dest_key(dest)
+                if dkey in svc['realservers']:
+                    raise IPVSError("realserver address: %s port %d is already a real server of %s"
+                                    % (dest['address'], dest['port'], format_service_key(key)))
+                svc['realservers'][dkey] = dest
+                svc['_entry']['realservers'].append(server)
+        except (IPVSError, ValueError) as exc:
+            raise IPVSError("rules line %d (%s): %s" % (number, line, exc))
+    services = list(wanted.values())
+    for svc in services:
+        del svc['_entry']
+    return entries, services
 
 
 def _rule_service_key(probe):
@@ -737,115 +757,71 @@ def public_dest(dest, with_stats=False):
 
 
 # ---------------------------------------------------------------------------
-# Netlink: message layout (the kernel ABI, include/uapi/linux/ip_vs.h)
+# Netlink: the IPVS messages on the wire (the kernel ABI, include/uapi/linux/ip_vs.h)
 # ---------------------------------------------------------------------------
+#
+# Service and real-server messages are packed and unpacked here with struct: a director
+# with 10,000 real servers sends and reads that many messages per run, and pyroute2's
+# generic nla classes spend ~100 us of Python on each (seconds on a slow host).  pyroute2
+# still opens the session (it resolves the "IPVS" generic netlink family) and carries
+# the GET/SET_CONFIG timeout messages, which are one per run.
 
-def _load_netlink():
-    """Import pyroute2 and describe the IPVS messages on its generic netlink classes."""
-    global HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR, NetlinkError, IPVSMessage, _IPVSSocket
-    global NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP
-    if HAS_PYROUTE2 is not None:
-        return HAS_PYROUTE2
-    try:
-        from pyroute2.netlink import genlmsg, nla
-        from pyroute2.netlink import NLM_F_REQUEST as request, NLM_F_ACK as ack, NLM_F_DUMP as dump
-        from pyroute2.netlink.generic import GenericNetlinkSocket, AsyncGenericNetlinkSocket
-        from pyroute2.netlink.exceptions import NetlinkError as netlink_error
-    except ImportError:
-        HAS_PYROUTE2 = False
-        PYROUTE2_IMPORT_ERROR = traceback.format_exc()
-        return False
+_NLMSG = struct.Struct('=IHHII')      # len, type, flags, seq, port
+_GENL = struct.Struct('=BBH')         # cmd, version, reserved
+_NLA = struct.Struct('=HH')           # len, type
+_U16 = struct.Struct('=H')
+_BE16 = struct.Struct('!H')
+_U32 = struct.Struct('=I')
+_I32 = struct.Struct('=i')
+_U64 = struct.Struct('=Q')
+_FLAGS = struct.Struct('=II')         # struct ip_vs_flags {flags, mask}
+_NL_HEADERS = _NLMSG.size + _GENL.size
+NLA_F_NESTED = 0x8000
+NLA_TYPE_MASK = 0x3fff
+NLMSG_ERROR, NLMSG_DONE = 2, 3
+NETLINK_GENERIC = 16
+SOL_NETLINK = 270
+NETLINK_CAP_ACK = 10                  # errors without the request echoed back
 
-    class _stats_mixin(object):
-        class stats(nla):
-            nla_map = (('IPVS_STATS_ATTR_UNSPEC', 'none'),
-                       ('IPVS_STATS_ATTR_CONNS', 'uint32'),
-                       ('IPVS_STATS_ATTR_INPKTS', 'uint32'),
-                       ('IPVS_STATS_ATTR_OUTPKTS', 'uint32'),
-                       ('IPVS_STATS_ATTR_INBYTES', 'uint64'),
-                       ('IPVS_STATS_ATTR_OUTBYTES', 'uint64'),
-                       ('IPVS_STATS_ATTR_CPS', 'uint32'),
-                       ('IPVS_STATS_ATTR_INPPS', 'uint32'),
-                       ('IPVS_STATS_ATTR_OUTPPS', 'uint32'),
-                       ('IPVS_STATS_ATTR_INBPS', 'uint32'),
-                       ('IPVS_STATS_ATTR_OUTBPS', 'uint32'))
+CMD_ATTR_SERVICE, CMD_ATTR_DEST = 1, 2
+(SVC_ATTR_AF, SVC_ATTR_PROTOCOL, SVC_ATTR_ADDR, SVC_ATTR_PORT, SVC_ATTR_FWMARK,
+ SVC_ATTR_SCHED_NAME, SVC_ATTR_FLAGS, SVC_ATTR_TIMEOUT, SVC_ATTR_NETMASK, SVC_ATTR_STATS,
+ SVC_ATTR_PE_NAME, SVC_ATTR_STATS64) = range(1, 13)
+(DEST_ATTR_ADDR, DEST_ATTR_PORT, DEST_ATTR_FWD_METHOD, DEST_ATTR_WEIGHT, DEST_ATTR_U_THRESH,
+ DEST_ATTR_L_THRESH, DEST_ATTR_ACTIVE_CONNS, DEST_ATTR_INACT_CONNS, DEST_ATTR_PERSIST_CONNS,
+ DEST_ATTR_STATS, DEST_ATTR_ADDR_FAMILY, DEST_ATTR_STATS64) = range(1, 13)
+STATS_NAMES = ('connections', 'packets_in', 'packets_out', 'bytes_in', 'bytes_out',
+               'connections_per_second', 'packets_in_per_second', 'packets_out_per_second',
+               'bytes_in_per_second', 'bytes_out_per_second')   # IPVS_STATS_ATTR_CONNS.. = 1..
 
-        class stats64(nla):
-            nla_map = (('IPVS_STATS_ATTR_UNSPEC', 'none'),
-                       ('IPVS_STATS_ATTR_CONNS', 'uint64'),
-                       ('IPVS_STATS_ATTR_INPKTS', 'uint64'),
-                       ('IPVS_STATS_ATTR_OUTPKTS', 'uint64'),
-                       ('IPVS_STATS_ATTR_INBYTES', 'uint64'),
-                       ('IPVS_STATS_ATTR_OUTBYTES', 'uint64'),
-                       ('IPVS_STATS_ATTR_CPS', 'uint64'),
-                       ('IPVS_STATS_ATTR_INPPS', 'uint64'),
-                       ('IPVS_STATS_ATTR_OUTPPS', 'uint64'),
-                       ('IPVS_STATS_ATTR_INBPS', 'uint64'),
-                       ('IPVS_STATS_ATTR_OUTBPS', 'uint64'))
 
-    class _IPVSMessage(genlmsg):
-        prefix = 'IPVS_CMD_ATTR_'
-        nla_map = (('IPVS_CMD_ATTR_UNSPEC', 'none'),
-                   ('IPVS_CMD_ATTR_SERVICE', 'service'),
-                   ('IPVS_CMD_ATTR_DEST', 'dest'),
-                   ('IPVS_CMD_ATTR_DAEMON', 'hex'),
-                   # u32 seconds; pyroute2 types these "hex"
-                   ('IPVS_CMD_ATTR_TIMEOUT_TCP', 'uint32'),
-                   ('IPVS_CMD_ATTR_TIMEOUT_TCP_FIN', 'uint32'),
-                   ('IPVS_CMD_ATTR_TIMEOUT_UDP', 'uint32'))
+def nla(kind, payload):
+    """One netlink attribute, padded to 4 bytes."""
+    size = _NLA.size + len(payload)
+    return _NLA.pack(size, kind) + payload + b'\0' * (-size % 4)
 
-        class service(nla, _stats_mixin):
-            prefix = 'IPVS_SVC_ATTR_'
-            nla_map = (('IPVS_SVC_ATTR_UNSPEC', 'none'),
-                       ('IPVS_SVC_ATTR_AF', 'uint16'),
-                       ('IPVS_SVC_ATTR_PROTOCOL', 'uint16'),
-                       ('IPVS_SVC_ATTR_ADDR', 'target(nla,IPVS_SVC_ATTR_AF)'),
-                       ('IPVS_SVC_ATTR_PORT', 'be16'),
-                       ('IPVS_SVC_ATTR_FWMARK', 'uint32'),
-                       ('IPVS_SVC_ATTR_SCHED_NAME', 'asciiz'),
-                       ('IPVS_SVC_ATTR_FLAGS', 'flags'),
-                       ('IPVS_SVC_ATTR_TIMEOUT', 'uint32'),
-                       # __be32 mask for IPv4, plain prefix length for IPv6: carry it raw.
-                       ('IPVS_SVC_ATTR_NETMASK', 'uint32'),
-                       ('IPVS_SVC_ATTR_STATS', 'stats'),
-                       ('IPVS_SVC_ATTR_PE_NAME', 'asciiz'),
-                       ('IPVS_SVC_ATTR_STATS64', 'stats64'))
 
-            class flags(nla):
-                fields = (('flags', 'I'), ('mask', 'I'))
+def parse_nlas(buf, start=0, end=None):
+    """{attribute type: payload bytes} of the attributes in BUF[START:END]."""
+    attrs = {}
+    end = len(buf) if end is None else end
+    while start + 4 <= end:
+        size, kind = _NLA.unpack_from(buf, start)
+        if size < 4:
+            break
+        attrs[kind & NLA_TYPE_MASK] = buf[start + 4:start + size]
+        start += (size + 3) & ~3
+    return attrs
 
-        class dest(nla, _stats_mixin):
-            prefix = 'IPVS_DEST_ATTR_'
-            nla_map = (('IPVS_DEST_ATTR_UNSPEC', 'none'),
-                       ('IPVS_DEST_ATTR_ADDR', 'target(nla,IPVS_DEST_ATTR_ADDR_FAMILY)'),
-                       ('IPVS_DEST_ATTR_PORT', 'be16'),
-                       ('IPVS_DEST_ATTR_FWD_METHOD', 'uint32'),
-                       ('IPVS_DEST_ATTR_WEIGHT', 'uint32'),
-                       ('IPVS_DEST_ATTR_U_THRESH', 'uint32'),
-                       ('IPVS_DEST_ATTR_L_THRESH', 'uint32'),
-                       ('IPVS_DEST_ATTR_ACTIVE_CONNS', 'uint32'),
-                       ('IPVS_DEST_ATTR_INACT_CONNS', 'uint32'),
-                       ('IPVS_DEST_ATTR_PERSIST_CONNS', 'uint32'),
-                       ('IPVS_DEST_ATTR_STATS', 'stats'),
-                       ('IPVS_DEST_ATTR_ADDR_FAMILY', 'uint16'),
-                       ('IPVS_DEST_ATTR_STATS64', 'stats64'),
-                       ('IPVS_DEST_ATTR_TUN_TYPE', 'uint8'),
-                       ('IPVS_DEST_ATTR_TUN_PORT', 'be16'),
-                       ('IPVS_DEST_ATTR_TUN_FLAGS', 'uint16'))
 
-    class _QuietAsyncSocket(AsyncGenericNetlinkSocket):
-        # pyroute2 logs "protocol not found" at error level; we report it ourselves.
-        module_err_level = 'debug'
+def _address_bytes(family, text):
+    return socket.inet_pton(FAMILIES[family], text)
 
-    class _Socket(GenericNetlinkSocket):
-        async_class = _QuietAsyncSocket
 
-    NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP = request, ack, dump
-    NetlinkError = netlink_error
-    IPVSMessage = _IPVSMessage
-    _IPVSSocket = _Socket
-    HAS_PYROUTE2 = True
-    return True
+def _address_text(family, raw):
+    if family == 'ipv6':
+        return socket.inet_ntop(socket.AF_INET6, raw[:16])
+    return socket.inet_ntop(socket.AF_INET, raw[:4])
 
 
 def netmask_to_wire(svc):
@@ -871,102 +847,121 @@ def _service_flags(svc):
     return flags
 
 
-def service_key_attrs(svc):
-    """The lookup key, sent explicitly (fwmark services: family + mark only)."""
-    attrs = [('IPVS_SVC_ATTR_AF', FAMILIES[svc['family']])]
+def encode_service_key(svc):
+    """The lookup key attributes, sent explicitly (fwmark services: family + mark only)."""
+    attrs = nla(SVC_ATTR_AF, _U16.pack(FAMILIES[svc['family']]))
     if svc['protocol'] == 'fwmark':
-        attrs.append(('IPVS_SVC_ATTR_FWMARK', svc['fwmark']))
-    else:
-        attrs.extend([('IPVS_SVC_ATTR_PROTOCOL', PROTOCOLS[svc['protocol']]),
-                      ('IPVS_SVC_ATTR_ADDR', svc['address']),
-                      ('IPVS_SVC_ATTR_PORT', svc['port'])])
+        return attrs + nla(SVC_ATTR_FWMARK, _U32.pack(svc['fwmark']))
+    return (attrs + nla(SVC_ATTR_PROTOCOL, _U16.pack(PROTOCOLS[svc['protocol']]))
+            + nla(SVC_ATTR_ADDR, _address_bytes(svc['family'], svc['address']))
+            + nla(SVC_ATTR_PORT, _BE16.pack(svc['port'])))
+
+
+def encode_service_settings(svc):
+    """Every setting the kernel needs for NEW/SET (it requires all four)."""
+    return (nla(SVC_ATTR_SCHED_NAME, svc['scheduler'].encode('ascii') + b'\0')
+            + nla(SVC_ATTR_FLAGS, _FLAGS.pack(_service_flags(svc), SVC_F_MANAGED))
+            + nla(SVC_ATTR_TIMEOUT, _U32.pack(svc['persistence_timeout']))
+            + nla(SVC_ATTR_NETMASK, _U32.pack(netmask_to_wire(svc))))
+
+
+def encode_dest(svc, dest, settings=True):
+    attrs = (nla(DEST_ATTR_ADDR_FAMILY, _U16.pack(FAMILIES[svc['family']]))
+             + nla(DEST_ATTR_ADDR, _address_bytes(svc['family'], dest['address']))
+             + nla(DEST_ATTR_PORT, _BE16.pack(dest['port'])))
+    if settings:
+        attrs += (nla(DEST_ATTR_FWD_METHOD, _U32.pack(FORWARDING[dest['forwarding']]))
+                  + nla(DEST_ATTR_WEIGHT, _U32.pack(dest['weight']))
+                  + nla(DEST_ATTR_U_THRESH, _U32.pack(dest['upper_threshold']))
+                  + nla(DEST_ATTR_L_THRESH, _U32.pack(dest['lower_threshold'])))
     return attrs
 
 
-def service_full_attrs(svc):
-    """Key plus every setting the kernel needs for NEW/SET (it requires all four)."""
-    return service_key_attrs(svc) + [
-        ('IPVS_SVC_ATTR_SCHED_NAME', svc['scheduler']),
-        ('IPVS_SVC_ATTR_FLAGS', {'flags': _service_flags(svc), 'mask': SVC_F_MANAGED}),
-        ('IPVS_SVC_ATTR_TIMEOUT', svc['persistence_timeout']),
-        ('IPVS_SVC_ATTR_NETMASK', netmask_to_wire(svc)),
-    ]
+_OP_COMMANDS = {('add', 'service'): CMD_NEW_SERVICE, ('set', 'service'): CMD_SET_SERVICE,
+                ('del', 'service'): CMD_DEL_SERVICE, ('add', 'dest'): CMD_NEW_DEST,
+                ('set', 'dest'): CMD_SET_DEST, ('del', 'dest'): CMD_DEL_DEST}
 
 
-def dest_key_attrs(svc, dest):
-    return [('IPVS_DEST_ATTR_ADDR_FAMILY', FAMILIES[svc['family']]),
-            ('IPVS_DEST_ATTR_ADDR', dest['address']),
-            ('IPVS_DEST_ATTR_PORT', dest['port'])]
+def encode_op(op, service_keys=None):
+    """(command, attributes) of one Op.  SERVICE_KEYS caches each service's key bytes:
+    a service with many real servers sends the same key with every one of them."""
+    cmd = _OP_COMMANDS[(op.action, op.kind)]
+    svc = op.service
+    if service_keys is None:
+        key = encode_service_key(svc)
+    else:
+        skey = service_key(svc)
+        key = service_keys.get(skey)
+        if key is None:
+            key = service_keys[skey] = encode_service_key(svc)
+    if op.kind == 'service':
+        body = key if op.action == 'del' else key + encode_service_settings(svc)
+        return cmd, nla(CMD_ATTR_SERVICE | NLA_F_NESTED, body)
+    return cmd, (nla(CMD_ATTR_SERVICE | NLA_F_NESTED, key)
+                 + nla(CMD_ATTR_DEST | NLA_F_NESTED, encode_dest(svc, op.dest, op.action != 'del')))
 
 
-def dest_full_attrs(svc, dest):
-    return dest_key_attrs(svc, dest) + [
-        ('IPVS_DEST_ATTR_FWD_METHOD', FORWARDING[dest['forwarding']]),
-        ('IPVS_DEST_ATTR_WEIGHT', dest['weight']),
-        ('IPVS_DEST_ATTR_U_THRESH', dest['upper_threshold']),
-        ('IPVS_DEST_ATTR_L_THRESH', dest['lower_threshold']),
-    ]
+def _decode_stats(raw):
+    stats = dict((name, 0) for name in STATS_NAMES)
+    for kind, value in parse_nlas(raw).items():
+        if 1 <= kind <= len(STATS_NAMES):
+            stats[STATS_NAMES[kind - 1]] = (_U64 if len(value) >= 8 else _U32).unpack_from(value)[0]
+    return stats
 
 
-_STATS_NAMES = (('IPVS_STATS_ATTR_CONNS', 'connections'),
-                ('IPVS_STATS_ATTR_INPKTS', 'packets_in'),
-                ('IPVS_STATS_ATTR_OUTPKTS', 'packets_out'),
-                ('IPVS_STATS_ATTR_INBYTES', 'bytes_in'),
-                ('IPVS_STATS_ATTR_OUTBYTES', 'bytes_out'),
-                ('IPVS_STATS_ATTR_CPS', 'connections_per_second'),
-                ('IPVS_STATS_ATTR_INPPS', 'packets_in_per_second'),
-                ('IPVS_STATS_ATTR_OUTPPS', 'packets_out_per_second'),
-                ('IPVS_STATS_ATTR_INBPS', 'bytes_in_per_second'),
-                ('IPVS_STATS_ATTR_OUTBPS', 'bytes_out_per_second'))
+def _u32(attrs, kind):
+    value = attrs.get(kind)
+    return _U32.unpack_from(value)[0] if value else 0
 
 
-def _stats(attr, prefix):
-    stats = attr.get_attr(prefix + 'STATS64') or attr.get_attr(prefix + 'STATS')
-    if stats is None:
-        return {}
-    return dict((name, stats.get_attr(nla_name) or 0) for nla_name, name in _STATS_NAMES)
-
-
-def service_from_nla(attr):
-    """A dumped IPVS_CMD_ATTR_SERVICE -> canonical service dict (+ stats)."""
-    family = FAMILY_BY_NUMBER.get(attr.get_attr('IPVS_SVC_ATTR_AF'), 'ipv4')
-    fwmark = attr.get_attr('IPVS_SVC_ATTR_FWMARK') or 0
-    flags_attr = attr.get_attr('IPVS_SVC_ATTR_FLAGS') or {}
-    flags = flags_attr.get('flags', 0) if hasattr(flags_attr, 'get') else 0
-    scheduler = attr.get_attr('IPVS_SVC_ATTR_SCHED_NAME') or ''
+def service_from_wire(raw, with_stats=True):
+    """A dumped IPVS_CMD_ATTR_SERVICE payload -> canonical service dict (+ stats)."""
+    attrs = parse_nlas(raw)
+    family = FAMILY_BY_NUMBER.get(_U16.unpack_from(attrs[SVC_ATTR_AF])[0], 'ipv4')
+    fwmark = _u32(attrs, SVC_ATTR_FWMARK)
+    flags = _FLAGS.unpack_from(attrs[SVC_ATTR_FLAGS])[0] if SVC_ATTR_FLAGS in attrs else 0
+    scheduler = attrs.get(SVC_ATTR_SCHED_NAME, b'').split(b'\0', 1)[0].decode('ascii', 'replace')
     svc = {'family': family, 'scheduler': scheduler}
     if fwmark:
         svc.update(protocol='fwmark', fwmark=fwmark, address=None, port=None)
     else:
-        number = attr.get_attr('IPVS_SVC_ATTR_PROTOCOL')
+        number = _U16.unpack_from(attrs[SVC_ATTR_PROTOCOL])[0]
         svc.update(protocol=PROTOCOL_BY_NUMBER.get(number, 'proto%s' % number),
-                   address=str(ipaddress.ip_address(attr.get_attr('IPVS_SVC_ATTR_ADDR'))),
-                   port=attr.get_attr('IPVS_SVC_ATTR_PORT'), fwmark=None)
+                   address=_address_text(family, attrs[SVC_ATTR_ADDR]),
+                   port=_BE16.unpack_from(attrs[SVC_ATTR_PORT])[0], fwmark=None)
     persistent = bool(flags & SVC_F_PERSISTENT)
-    svc['persistence_timeout'] = (attr.get_attr('IPVS_SVC_ATTR_TIMEOUT') or 0) if persistent else 0
-    raw_mask = attr.get_attr('IPVS_SVC_ATTR_NETMASK')
-    svc['persistence_netmask'] = (netmask_from_wire(family, raw_mask) if persistent and raw_mask is not None
-                                  else default_netmask(family))
+    svc['persistence_timeout'] = _u32(attrs, SVC_ATTR_TIMEOUT) if persistent else 0
+    svc['persistence_netmask'] = (netmask_from_wire(family, _u32(attrs, SVC_ATTR_NETMASK))
+                                  if persistent and SVC_ATTR_NETMASK in attrs else default_netmask(family))
     svc['one_packet'] = bool(flags & SVC_F_ONEPACKET)
     svc['scheduler_flags'] = sorted(name for name, (sched, bit) in SCHED_FLAG_BITS.items()
                                     if sched == scheduler and flags & bit)
-    svc['stats'] = _stats(attr, 'IPVS_SVC_ATTR_')
+    if with_stats:
+        stats = attrs.get(SVC_ATTR_STATS64) or attrs.get(SVC_ATTR_STATS)
+        svc['stats'] = _decode_stats(stats) if stats else {}
     svc['realservers'] = {}
     return svc
 
 
-def dest_from_nla(attr):
-    fwd = (attr.get_attr('IPVS_DEST_ATTR_FWD_METHOD') or 0) & CONN_F_FWD_MASK
-    return {'address': str(ipaddress.ip_address(attr.get_attr('IPVS_DEST_ATTR_ADDR'))),
-            'port': attr.get_attr('IPVS_DEST_ATTR_PORT') or 0,
+def dest_from_wire(raw, family, with_stats=True):
+    """A dumped IPVS_CMD_ATTR_DEST payload -> real-server dict (+ counters and stats)."""
+    attrs = parse_nlas(raw)
+    if DEST_ATTR_ADDR_FAMILY in attrs:
+        family = FAMILY_BY_NUMBER.get(_U16.unpack_from(attrs[DEST_ATTR_ADDR_FAMILY])[0], family)
+    fwd = _u32(attrs, DEST_ATTR_FWD_METHOD) & CONN_F_FWD_MASK
+    dest = {'address': _address_text(family, attrs[DEST_ATTR_ADDR]),
+            'port': _BE16.unpack_from(attrs[DEST_ATTR_PORT])[0] if DEST_ATTR_PORT in attrs else 0,
             'forwarding': FORWARDING_BY_CODE.get(fwd, 'fwd%d' % fwd),
-            'weight': attr.get_attr('IPVS_DEST_ATTR_WEIGHT') or 0,
-            'upper_threshold': attr.get_attr('IPVS_DEST_ATTR_U_THRESH') or 0,
-            'lower_threshold': attr.get_attr('IPVS_DEST_ATTR_L_THRESH') or 0,
-            'active_connections': attr.get_attr('IPVS_DEST_ATTR_ACTIVE_CONNS') or 0,
-            'inactive_connections': attr.get_attr('IPVS_DEST_ATTR_INACT_CONNS') or 0,
-            'persistent_connections': attr.get_attr('IPVS_DEST_ATTR_PERSIST_CONNS') or 0,
-            'stats': _stats(attr, 'IPVS_DEST_ATTR_')}
+            'weight': _u32(attrs, DEST_ATTR_WEIGHT),
+            'upper_threshold': _u32(attrs, DEST_ATTR_U_THRESH),
+            'lower_threshold': _u32(attrs, DEST_ATTR_L_THRESH),
+            'active_connections': _u32(attrs, DEST_ATTR_ACTIVE_CONNS),
+            'inactive_connections': _u32(attrs, DEST_ATTR_INACT_CONNS),
+            'persistent_connections': _u32(attrs, DEST_ATTR_PERSIST_CONNS)}
+    if with_stats:
+        stats = attrs.get(DEST_ATTR_STATS64) or attrs.get(DEST_ATTR_STATS)
+        dest['stats'] = _decode_stats(stats) if stats else {}
+    return dest
 
 
 # ---------------------------------------------------------------------------
@@ -976,22 +971,88 @@ def dest_from_nla(attr):
 _GONE = (errno.ENOENT, errno.ESRCH)
 
 
+class KernelError(Exception):
+    """The kernel answered a request with an error (CODE is the errno)."""
+
+    def __init__(self, code):
+        Exception.__init__(self, '(%d, %r)' % (code, os.strerror(code)))
+        self.code = code
+
+
+def _load_netlink():
+    """Import pyroute2; describe the config (timeout) messages on its generic classes."""
+    global HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR, NetlinkError, IPVSConfigMessage, _IPVSSocket
+    if HAS_PYROUTE2 is not None:
+        return HAS_PYROUTE2
+    try:
+        from pyroute2.netlink import genlmsg
+        from pyroute2.netlink.generic import GenericNetlinkSocket, AsyncGenericNetlinkSocket
+        from pyroute2.netlink.exceptions import NetlinkError as netlink_error
+    except ImportError:
+        HAS_PYROUTE2 = False
+        PYROUTE2_IMPORT_ERROR = traceback.format_exc()
+        return False
+
+    class _IPVSConfigMessage(genlmsg):
+        # Service and dest messages never go through this class (see encode_op).
+        prefix = 'IPVS_CMD_ATTR_'
+        nla_map = (('IPVS_CMD_ATTR_UNSPEC', 'none'),
+                   ('IPVS_CMD_ATTR_SERVICE', 'hex'),
+                   ('IPVS_CMD_ATTR_DEST', 'hex'),
+                   ('IPVS_CMD_ATTR_DAEMON', 'hex'),
+                   # u32 seconds; pyroute2's own IPVS class types these "hex"
+                   ('IPVS_CMD_ATTR_TIMEOUT_TCP', 'uint32'),
+                   ('IPVS_CMD_ATTR_TIMEOUT_TCP_FIN', 'uint32'),
+                   ('IPVS_CMD_ATTR_TIMEOUT_UDP', 'uint32'))
+
+    class _QuietAsyncSocket(AsyncGenericNetlinkSocket):
+        # pyroute2 logs "protocol not found" at error level; we report it ourselves.
+        module_err_level = 'debug'
+
+    class _Socket(GenericNetlinkSocket):
+        async_class = _QuietAsyncSocket
+
+    NetlinkError = netlink_error
+    IPVSConfigMessage = _IPVSConfigMessage
+    _IPVSSocket = _Socket
+    HAS_PYROUTE2 = True
+    return True
+
+
 class IPVSSession(object):
-    """One generic netlink socket bound to the IPVS family, for one module run."""
+    """The IPVS generic netlink family for one module run.
+
+    pyroute2's socket resolves the family and carries the config messages; a plain
+    netlink socket carries the service and real-server messages packed by encode_op.
+    """
+
+    # Requests per sendmsg().  Only errors are acknowledged, plus the last request of
+    # each batch; 256 error replies still fit the default receive buffer.
+    BATCH = 256
 
     def __init__(self, family_name='IPVS'):
         if not _load_netlink():
             raise IPVSError("pyroute2 is not importable")
         self._sock = _IPVSSocket()
         try:
-            self._sock.bind(family_name, IPVSMessage)
+            self._sock.bind(family_name, IPVSConfigMessage)
         except NetlinkError as exc:
             self._sock.close()
             if exc.code == errno.ENOENT:
                 raise IPVSError("the kernel has no IPVS generic netlink family: %s" % MODPROBE_HINT)
             raise IPVSError("cannot open the IPVS netlink family: %s" % (exc,))
+        self._family = self._sock.prid
+        self._wire = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_GENERIC)
+        self._wire.bind((0, 0))
+        try:
+            self._wire.setsockopt(SOL_NETLINK, NETLINK_CAP_ACK, 1)
+        except (OSError, socket.error):
+            pass    # older kernels echo the request in errors: only bigger replies
+        self._seq = 0
+        self._service_keys = {}
 
     def close(self):
+        self._wire.close()
         self._sock.close()
 
     def __enter__(self):
@@ -1000,40 +1061,88 @@ class IPVSSession(object):
     def __exit__(self, *exc):
         self.close()
 
-    def _request(self, cmd, attrs, dump=False):
-        msg = IPVSMessage()
-        msg['cmd'] = cmd
-        msg['version'] = 1
-        msg['attrs'] = attrs
-        flags = NLM_F_REQUEST | (NLM_F_DUMP if dump else NLM_F_ACK)
-        return tuple(self._sock.nlm_request(msg, msg_type=self._sock.prid, msg_flags=flags))
+    # -- the wire ----------------------------------------------------------
+
+    def _frame(self, cmd, attrs, flags):
+        self._seq += 1
+        return (_NLMSG.pack(_NL_HEADERS + len(attrs), self._family, flags, self._seq, 0)
+                + _GENL.pack(cmd, 1, 0) + attrs)
+
+    def _replies(self):
+        """Yield (type, seq, payload) of each message the kernel sends us."""
+        data = self._wire.recv(1 << 20)
+        offset = 0
+        while offset + _NLMSG.size <= len(data):
+            size, kind, _flags, seq, _port = _NLMSG.unpack_from(data, offset)
+            if size < _NLMSG.size:
+                break
+            yield kind, seq, data[offset + _NLMSG.size:offset + size]
+            offset += (size + 3) & ~3
+
+    def _dump(self, cmd, attrs, attr_kind):
+        """Raw payloads of ATTR_KIND in every message of a dump; KernelError on error."""
+        self._wire.send(self._frame(cmd, attrs, NLM_F_REQUEST | NLM_F_DUMP))
+        seq = self._seq
+        out = []
+        while True:
+            for kind, msg_seq, payload in self._replies():
+                if msg_seq != seq:
+                    continue        # a late reply to something earlier
+                if kind == NLMSG_DONE:
+                    return out
+                if kind == NLMSG_ERROR:
+                    code = -_I32.unpack_from(payload)[0]
+                    if code:
+                        raise KernelError(code)
+                    return out
+                attr = parse_nlas(payload, _GENL.size).get(attr_kind)
+                if attr is not None:
+                    out.append(attr)
+
+    def _send_batch(self, requests):
+        """Send framed REQUESTS (the last one asks for an ack) in one sendmsg; return
+        {seq: errno} of the ones the kernel refused."""
+        self._wire.send(b''.join(requests))
+        last = self._seq
+        errors = {}
+        while True:
+            for kind, seq, payload in self._replies():
+                if kind != NLMSG_ERROR:
+                    continue
+                code = -_I32.unpack_from(payload)[0]
+                if code:
+                    errors[seq] = code
+                if seq == last:
+                    return errors
+
+    def _request(self, cmd, attrs):
+        """One request, acknowledged; KernelError if refused."""
+        errors = self._send_batch([self._frame(cmd, attrs, NLM_F_REQUEST | NLM_F_ACK)])
+        if errors:
+            raise KernelError(errors.popitem()[1])
 
     # -- reading ---------------------------------------------------------
 
     def services(self):
         try:
-            msgs = self._request(CMD_GET_SERVICE, [], dump=True)
-        except NetlinkError as exc:
+            raw = self._dump(CMD_GET_SERVICE, b'', CMD_ATTR_SERVICE)
+        except KernelError as exc:
             raise IPVSError("reading the IPVS services failed: %s" % (exc,))
-        return [service_from_nla(m.get_attr('IPVS_CMD_ATTR_SERVICE'))
-                for m in msgs
-                if m.get_attr('IPVS_CMD_ATTR_SERVICE') is not None]
+        return [service_from_wire(attr) for attr in raw]
 
     def dests(self, svc):
         try:
-            msgs = self._request(CMD_GET_DEST, [('IPVS_CMD_ATTR_SERVICE',
-                                                 {'attrs': service_key_attrs(svc)})], dump=True)
-        except NetlinkError as exc:
+            raw = self._dump(CMD_GET_DEST, nla(CMD_ATTR_SERVICE | NLA_F_NESTED, encode_service_key(svc)),
+                             CMD_ATTR_DEST)
+        except KernelError as exc:
             if exc.code in _GONE:     # removed under us
                 return {}
             raise IPVSError("reading the real servers of %s failed: %s"
                             % (format_service_key(service_key(svc)), exc))
         dests = {}
-        for m in msgs:
-            attr = m.get_attr('IPVS_CMD_ATTR_DEST')
-            if attr is not None:
-                dest = dest_from_nla(attr)
-                dests[dest_key(dest)] = dest
+        for attr in raw:
+            dest = dest_from_wire(attr, svc['family'])
+            dests[dest_key(dest)] = dest
         return dests
 
     def table(self, keys=None):
@@ -1048,7 +1157,7 @@ class IPVSSession(object):
 
     def timeouts(self):
         try:
-            msgs = self._request(CMD_GET_CONFIG, [])
+            msgs = self._config_request(CMD_GET_CONFIG, [])
         except NetlinkError as exc:
             raise IPVSError("reading the IPVS timeouts failed: %s" % (exc,))
         for m in msgs:
@@ -1066,113 +1175,69 @@ class IPVSSession(object):
             if name in wanted:
                 attrs.append((attr, wanted[name]))
         try:
-            self._request(CMD_SET_CONFIG, attrs)
+            self._config_request(CMD_SET_CONFIG, attrs)
         except NetlinkError as exc:
             raise IPVSError("setting the IPVS timeouts %s failed: %s" % (wanted, exc))
 
+    def _config_request(self, cmd, attrs):
+        msg = IPVSConfigMessage()
+        msg['cmd'] = cmd
+        msg['version'] = 1
+        msg['attrs'] = attrs
+        return tuple(self._sock.nlm_request(msg, msg_type=self._family, msg_flags=NLM_F_REQUEST | NLM_F_ACK))
+
     # -- writing ---------------------------------------------------------
 
-    def _service_cmd(self, cmd, svc):
-        attrs = service_key_attrs(svc) if cmd == CMD_DEL_SERVICE else service_full_attrs(svc)
-        self._request(cmd, [('IPVS_CMD_ATTR_SERVICE', {'attrs': attrs})])
-
-    def _dest_cmd(self, cmd, svc, dest):
-        attrs = dest_key_attrs(svc, dest) if cmd == CMD_DEL_DEST else dest_full_attrs(svc, dest)
-        self._request(cmd, [('IPVS_CMD_ATTR_SERVICE', {'attrs': service_key_attrs(svc)}),
-                            ('IPVS_CMD_ATTR_DEST', {'attrs': attrs})])
+    def _op(self, op, action=None):
+        if action is not None:
+            op = Op(action, op.kind, op.service, op.dest)
+        self._request(*encode_op(op, self._service_keys))
 
     def apply(self, op):
         """Run one Op; a concurrent change that already did the job is not an error."""
         try:
             self._apply(op)
-        except NetlinkError as exc:
+        except KernelError as exc:
             raise IPVSError(_explain(op, exc))
 
     def _apply(self, op):
         # The kernel says "no such service" with ESRCH and "no such real server" with
         # ENOENT; ENOENT on a service command means a missing scheduler module.
-        svc, dest = op.service, op.dest
-        if op.kind == 'service':
-            if op.action == 'add':
-                try:
-                    self._service_cmd(CMD_NEW_SERVICE, svc)
-                except NetlinkError as exc:
-                    if exc.code != errno.EEXIST:    # someone added it: make it ours
-                        raise
-                    self._service_cmd(CMD_SET_SERVICE, svc)
-            elif op.action == 'set':
-                try:
-                    self._service_cmd(CMD_SET_SERVICE, svc)
-                except NetlinkError as exc:
-                    if exc.code != errno.ESRCH:     # someone removed it: add it back
-                        raise
-                    self._service_cmd(CMD_NEW_SERVICE, svc)
-            else:
-                try:
-                    self._service_cmd(CMD_DEL_SERVICE, svc)
-                except NetlinkError as exc:
-                    if exc.code != errno.ESRCH:
-                        raise
-        else:
-            if op.action == 'add':
-                try:
-                    self._dest_cmd(CMD_NEW_DEST, svc, dest)
-                except NetlinkError as exc:
-                    if exc.code != errno.EEXIST:
-                        raise
-                    self._dest_cmd(CMD_SET_DEST, svc, dest)
-            elif op.action == 'set':
-                try:
-                    self._dest_cmd(CMD_SET_DEST, svc, dest)
-                except NetlinkError as exc:
-                    if exc.code != errno.ENOENT:
-                        raise
-                    self._dest_cmd(CMD_NEW_DEST, svc, dest)
-            else:
-                try:
-                    self._dest_cmd(CMD_DEL_DEST, svc, dest)
-                except NetlinkError as exc:
-                    if exc.code not in (errno.ENOENT, errno.ESRCH):   # gone, alone or with its service
-                        raise
+        try:
+            self._op(op)
+        except KernelError as exc:
+            self._recover(op, exc)
 
-    # Operations per sendmsg(); ~100 bytes each, well inside the socket buffers.
-    BATCH = 256
-
-    def _op_message(self, op):
-        cmd = {('add', 'service'): CMD_NEW_SERVICE, ('set', 'service'): CMD_SET_SERVICE,
-               ('del', 'service'): CMD_DEL_SERVICE, ('add', 'dest'): CMD_NEW_DEST,
-               ('set', 'dest'): CMD_SET_DEST, ('del', 'dest'): CMD_DEL_DEST}[(op.action, op.kind)]
-        if op.kind == 'service':
-            attrs = service_key_attrs(op.service) if op.action == 'del' else service_full_attrs(op.service)
-            attrs = [('IPVS_CMD_ATTR_SERVICE', {'attrs': attrs})]
+    def _recover(self, op, exc):
+        """OP was refused with EXC: finish the job if a concurrent change explains it."""
+        code = exc.code
+        if op.action == 'add' and code == errno.EEXIST:
+            self._op(op, 'set')         # someone added it: make it ours
+        elif op.action == 'set' and code == (errno.ESRCH if op.kind == 'service' else errno.ENOENT):
+            self._op(op, 'add')         # someone removed it: add it back
+        elif op.action == 'del' and (code == errno.ESRCH or (op.kind == 'dest' and code == errno.ENOENT)):
+            pass                        # already gone, alone or with its service
         else:
-            dest = dest_key_attrs(op.service, op.dest) if op.action == 'del' else dest_full_attrs(op.service, op.dest)
-            attrs = [('IPVS_CMD_ATTR_SERVICE', {'attrs': service_key_attrs(op.service)}),
-                     ('IPVS_CMD_ATTR_DEST', {'attrs': dest})]
-        msg = IPVSMessage()
-        msg['cmd'] = cmd
-        msg['version'] = 1
-        msg['attrs'] = attrs
-        msg['header']['type'] = self._sock.prid
-        msg['header']['flags'] = NLM_F_REQUEST | NLM_F_ACK
-        return msg
+            raise exc
 
     def apply_all(self, ops):
-        """Apply OPS in order.  Large plans go out in batches (many requests per
-        sendmsg, the kernel handles them in order and acks each); a batch that meets any
-        error is replayed one operation at a time through apply(), which knows what each
-        error means.  Replaying is safe: every operation is idempotent under apply()."""
-        if len(ops) < 4:
-            for op in ops:
-                self.apply(op)
-            return
+        """Apply OPS in order, BATCH requests per sendmsg (the kernel handles them in
+        order and goes on after an error).  The refused ones are then run again one by
+        one, in order, through apply(), which knows what each error means."""
         for start in range(0, len(ops), self.BATCH):
             chunk = ops[start:start + self.BATCH]
-            try:
-                self._sock.nlm_request_batch([self._op_message(op) for op in chunk])
-            except NetlinkError:
-                for op in chunk:
-                    self.apply(op)
+            first = self._seq + 1
+            requests = []
+            for index, op in enumerate(chunk):
+                flags = NLM_F_REQUEST | (NLM_F_ACK if index == len(chunk) - 1 else 0)
+                requests.append(self._frame(*encode_op(op, self._service_keys), flags=flags))
+            errors = self._send_batch(requests)
+            for seq in sorted(errors):
+                op = chunk[seq - first]
+                try:
+                    self._recover(op, KernelError(errors[seq]))
+                except KernelError as exc:
+                    raise IPVSError(_explain(op, exc))
 
 
 def _explain(op, exc):
