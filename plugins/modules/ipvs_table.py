@@ -163,7 +163,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.lvs.cluster.plugins.module_utils.ipvs import (
     IPVSError, REALSERVER_ARGS, SERVICE_KEY_ARGS, SERVICE_SETTING_ARGS, apply_ops_to_table,
-    build_wanted_table, copy_args, open_session, parse_save, plan_table, render_save, service_key,
+    build_wanted_table, copy_args, open_session, wanted_from_rules, plan_table, render_save, service_key,
 )
 
 _SUMMARY_NAMES = {('add', 'service'): 'services_added', ('set', 'service'): 'services_changed',
@@ -189,7 +189,7 @@ def main():
 
     try:
         if params['rules'] is not None:
-            wanted = build_wanted_table(parse_save(params['rules']))
+            wanted = wanted_from_rules(params['rules'])
         else:
             wanted = build_wanted_table(params['services'] or [])
     except IPVSError as exc:

@@ -2,7 +2,7 @@
 import pytest
 
 from ansible_collections.lvs.cluster.plugins.module_utils.ipvs import (
-    IPVSError, build_wanted_table, parse_save, render_save,
+    IPVSError, build_wanted_table, parse_save, render_save, wanted_from_rules,
 )
 
 # What ipvsadm 1.31 `ipvsadm-save -n` prints for a mixed table.
@@ -77,3 +77,17 @@ def test_malformed_rules_name_line_and_field(text, needle):
         parse_save(text)
     assert str(exc.value).startswith('rules line ')
     assert needle in str(exc.value)
+
+
+def test_one_pass_rules_equal_parse_then_build():
+    text = SAVED + '-A -f 7 -6 -s lc\n-a -f 7 -6 -r [2001:db8::11]:0 -g -w 2\n'
+    assert wanted_from_rules(text) == build_wanted_table(parse_save(text))
+
+
+def test_duplicate_realserver_line_is_named():
+    text = ('-A -t 192.0.2.100:80 -s rr\n'
+            '-a -t 192.0.2.100:80 -r 192.0.2.11:80 -g -w 1\n'
+            '-a -t 192.0.2.100:80 -r 192.0.2.11 -g -w 3\n')
+    with pytest.raises(IPVSError) as err:
+        wanted_from_rules(text)
+    assert str(err.value).startswith('rules line 3 (') and 'realserver address: 192.0.2.11 port 80' in str(err.value)
