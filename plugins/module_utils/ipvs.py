@@ -29,6 +29,7 @@ __metaclass__ = type
 import errno
 import ipaddress
 import os
+import re
 import shlex
 import socket
 import struct
@@ -106,19 +107,30 @@ class IPVSError(Exception):
 # ---------------------------------------------------------------------------
 
 def _int(value, field, low, high):
-    if isinstance(value, bool):
-        raise IPVSError("%s: expected an integer, got %r" % (field, value))
-    try:
-        number = int(str(value).strip(), 10)
-    except (TypeError, ValueError):
-        raise IPVSError("%s: %r is not an integer" % (field, value))
+    if type(value) is int:      # the common case (parsed rules, typed options): no str()
+        number = value
+    else:
+        if isinstance(value, bool):
+            raise IPVSError("%s: expected an integer, got %r" % (field, value))
+        try:
+            number = int(str(value).strip(), 10)
+        except (TypeError, ValueError):
+            raise IPVSError("%s: %r is not an integer" % (field, value))
     if number < low or number > high:
         raise IPVSError("%s: %d is out of range, use %d..%d" % (field, number, low, high))
     return number
 
 
+# Validated addresses by the text they were given as: a rules file names the same real
+# servers and VIPs thousands of times.
+_ADDRESSES = {}
+
+
 def normalize_address(value, field):
     """Return (family, canonical text) of a single IP address, or raise naming FIELD."""
+    known = _ADDRESSES.get(value) if isinstance(value, str) else None
+    if known is not None:
+        return known
     if value is None or str(value).strip() == '':
         raise IPVSError("%s: an IP address is required" % field)
     text = str(value).strip()
@@ -133,7 +145,10 @@ def normalize_address(value, field):
                         % (field, value))
     if address.is_multicast or address.is_unspecified:
         raise IPVSError("%s: %s is not a unicast address" % (field, address))
-    return ('ipv4' if address.version == 4 else 'ipv6'), str(address)
+    result = ('ipv4' if address.version == 4 else 'ipv6'), str(address)
+    if isinstance(value, str):
+        _ADDRESSES[value] = result
+    return result
 
 
 def normalize_netmask(value, family, field):
@@ -375,15 +390,32 @@ def wanted_from_rules(text):
     return _parse_save(text)[1]
 
 
+# The line ipvsadm-save writes for nearly every real server; such lines skip the general
+# option parser (same checks, a tenth of the Python under emulation).
+_PLAIN_DEST_LINE = re.compile(r'-a -([tuf]) (\S+) -r (\S+) -([gim]) -w (\d+)\Z')
+_FORWARDING_LETTER = {'g': 'dr', 'i': 'tun', 'm': 'nat'}
+
+
 def _parse_save(text):
     entries = []
     wanted = {}         # key -> validated service with its validated real servers
     rule_keys = {}      # the service as written on a line -> its key (-a lines repeat it)
+    plain_keys = {}     # ('t', '192.0.2.1:80') as on a plain -a line -> its key
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith('#'):
             continue
         try:
+            plain = _PLAIN_DEST_LINE.match(line)
+            if plain and (plain.group(1), plain.group(2)) in plain_keys:
+                key = plain_keys[(plain.group(1), plain.group(2))]
+                address, port = _split_hostport(plain.group(3), 'realserver address')
+                server = {'address': address, 'port': port,
+                          'forwarding': _FORWARDING_LETTER[plain.group(4)],
+                          'weight': _int(int(plain.group(5)), 'weight', 0, MAX_WEIGHT),
+                          'upper_threshold': 0, 'lower_threshold': 0}
+                _add_rule_dest(wanted[key], key, server)
+                continue
             # shlex is slow and ipvsadm-save never quotes: use it only when needed.
             tokens = shlex.split(line) if ('"' in line or "'" in line or '\\' in line) else line.split()
             command, opts = _parse_rule_tokens(tokens)
@@ -409,6 +441,8 @@ def _parse_save(text):
                 svc['_entry'] = entry
                 wanted[key] = svc
                 rule_keys[written] = key
+                if len(tokens) > 2 and tokens[1] in ('-t', '-u', '-f') and '-6' not in tokens:
+                    plain_keys[(tokens[1][1], tokens[2])] = key
                 entries.append(entry)
             else:
                 key = rule_keys.get(written)
@@ -418,25 +452,28 @@ def _parse_save(text):
                         raise IPVSError("service: %s has no -A line before this real server"
                                         % format_service_key(key))
                     rule_keys[written] = key
-                svc = wanted[key]
                 server = {'address': opts.get('server_address'), 'port': opts.get('server_port'),
                           'forwarding': opts.get('forwarding', 'dr'),
                           'weight': opts.get('weight', 1),
                           'upper_threshold': opts.get('upper_threshold', 0),
                           'lower_threshold': opts.get('lower_threshold', 0)}
-                dest = normalize_realserver(server, svc, 'realserver ')
-                dkey = dest_key(dest)
-                if dkey in svc['realservers']:
-                    raise IPVSError("realserver address: %s port %d is already a real server of %s"
-                                    % (dest['address'], dest['port'], format_service_key(key)))
-                svc['realservers'][dkey] = dest
-                svc['_entry']['realservers'].append(server)
+                _add_rule_dest(wanted[key], key, server)
         except (IPVSError, ValueError) as exc:
             raise IPVSError("rules line %d (%s): %s" % (number, line, exc))
     services = list(wanted.values())
     for svc in services:
         del svc['_entry']
     return entries, services
+
+
+def _add_rule_dest(svc, key, server):
+    dest = normalize_realserver(server, svc, 'realserver ')
+    dkey = (dest['address'], dest['port'])
+    if dkey in svc['realservers']:
+        raise IPVSError("realserver address: %s port %d is already a real server of %s"
+                        % (dest['address'], dest['port'], format_service_key(key)))
+    svc['realservers'][dkey] = dest
+    svc['_entry']['realservers'].append(server)
 
 
 def _rule_service_key(probe):
@@ -819,8 +856,10 @@ def _address_bytes(family, text):
 
 
 def _address_text(family, raw):
+    # The same spelling normalize_address gives wanted addresses (ipaddress's; for IPv6
+    # it differs from inet_ntop's for e.g. IPv4-mapped addresses).
     if family == 'ipv6':
-        return socket.inet_ntop(socket.AF_INET6, raw[:16])
+        return str(ipaddress.IPv6Address(bytes(raw[:16])))
     return socket.inet_ntop(socket.AF_INET, raw[:4])
 
 
@@ -1123,14 +1162,14 @@ class IPVSSession(object):
 
     # -- reading ---------------------------------------------------------
 
-    def services(self):
+    def services(self, with_stats=True):
         try:
             raw = self._dump(CMD_GET_SERVICE, b'', CMD_ATTR_SERVICE)
         except KernelError as exc:
             raise IPVSError("reading the IPVS services failed: %s" % (exc,))
-        return [service_from_wire(attr) for attr in raw]
+        return [service_from_wire(attr, with_stats) for attr in raw]
 
-    def dests(self, svc):
+    def dests(self, svc, with_stats=True):
         try:
             raw = self._dump(CMD_GET_DEST, nla(CMD_ATTR_SERVICE | NLA_F_NESTED, encode_service_key(svc)),
                              CMD_ATTR_DEST)
@@ -1141,17 +1180,18 @@ class IPVSSession(object):
                             % (format_service_key(service_key(svc)), exc))
         dests = {}
         for attr in raw:
-            dest = dest_from_wire(attr, svc['family'])
-            dests[dest_key(dest)] = dest
+            dest = dest_from_wire(attr, svc['family'], with_stats)
+            dests[(dest['address'], dest['port'])] = dest
         return dests
 
-    def table(self, keys=None):
-        """The live table {key: service with realservers}; dests only for KEYS if given."""
+    def table(self, keys=None, with_stats=False):
+        """The live table {key: service with realservers}; dests only for KEYS if given.
+        Statistics only WITH_STATS: planning never needs them."""
         table = {}
-        for svc in self.services():
+        for svc in self.services(with_stats):
             key = service_key(svc)
             if keys is None or key in keys:
-                svc['realservers'] = self.dests(svc)
+                svc['realservers'] = self.dests(svc, with_stats)
             table[key] = svc
         return table
 
@@ -1255,7 +1295,7 @@ def wait_drained(session, svc, dest, timeout, interval=1.0, clock=time.monotonic
     """Poll until DEST of SVC has no active or inactive connections; return the last counts."""
     deadline = clock() + timeout
     while True:
-        current = session.dests(svc).get(dest_key(dest))
+        current = session.dests(svc, with_stats=False).get(dest_key(dest))
         if current is None:
             return {'active_connections': 0, 'inactive_connections': 0, 'drained': True}
         counts = {'active_connections': current['active_connections'],

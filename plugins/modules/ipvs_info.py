@@ -112,7 +112,7 @@ def main():
     module = AnsibleModule(argument_spec={}, supports_check_mode=True)
     session = open_session(module)
     try:
-        table = session.table()
+        table = session.table(with_stats=True)
         timeouts = session.timeouts()
     except IPVSError as exc:
         module.fail_json(msg=str(exc))

@@ -100,3 +100,10 @@ def test_service_key_cache_gives_the_same_bytes():
     for dest in service['realservers'].values():
         assert encode_op(Op('add', 'dest', service, dest), cache) == encode_op(Op('add', 'dest', service, dest))
     assert len(cache) == 1
+
+
+@pytest.mark.parametrize('address', ['2001:db8::1', '::ffff:192.0.2.1', '2001:db8:0:1:1:1:1:1', '64:ff9b::c000:201'])
+def test_ipv6_addresses_read_back_spelled_as_validation_spells_them(address):
+    service = svc(address=address)
+    back = service_from_wire(encode_service_key(service) + encode_service_settings(service), with_stats=False)
+    assert back['address'] == service['address']
