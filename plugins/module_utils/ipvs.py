@@ -107,11 +107,11 @@ class IPVSError(Exception):
 # ---------------------------------------------------------------------------
 
 def _int(value, field, low, high):
-    if type(value) is int:      # the common case (parsed rules, typed options): no str()
+    if isinstance(value, bool):
+        raise IPVSError("%s: expected an integer, got %r" % (field, value))
+    if isinstance(value, int):      # the common case (parsed rules, typed options): no str()
         number = value
     else:
-        if isinstance(value, bool):
-            raise IPVSError("%s: expected an integer, got %r" % (field, value))
         try:
             number = int(str(value).strip(), 10)
         except (TypeError, ValueError):
