@@ -2,8 +2,10 @@
 both real servers, and the director's kernel table is what converge asked for."""
 import collections
 
+import lvs_lab
+
 VIP = "192.0.2.100"
-testinfra_hosts = ["client"]
+testinfra_hosts = [lvs_lab.hostspec("client")]
 
 
 def test_requests_through_the_vip_reach_every_real_server(host):
@@ -14,8 +16,7 @@ def test_requests_through_the_vip_reach_every_real_server(host):
 
 
 def test_director_table(host):
-    director = host.get_host("ansible://director",
-                             ansible_inventory=host.backend.ansible_inventory)
+    director = host.get_host(lvs_lab.hostspec("director"))
     rules = director.check_output("ipvsadm-save -n").splitlines()
     assert "-A -t %s:80 -s rr" % VIP in rules
     assert "-a -t %s:80 -r 192.0.2.11:80 -g -w 1" % VIP in rules
