@@ -16,6 +16,9 @@ WEB = {'address': '192.0.2.10', 'port': 80}
 V6 = {'address': '2001:db8::10', 'port': 80}
 ON_WEB = {'service_address': '192.0.2.10', 'service_port': 80}
 
+REFUSED_BATCH = '-A -t 192.0.2.20:80 -s twos\n' + ''.join(
+    '-a -t 192.0.2.20:80 -r 10.0.%d.%d:80 -g -w 1\n' % (i // 250, i % 250 + 1) for i in range(300))
+
 # (module, args, text the failure message must contain: the field)
 CASES = [
     # ipvs_service: addresses, ports, schedulers, netmasks, fwmark, persistence
@@ -78,6 +81,9 @@ CASES = [
      'services[0].realservers[0].weight'),
     (TABLE, {'services': [WEB], 'rules': '-A -t 192.0.2.10:80 -s rr'}, 'rules'),
     (TABLE, {'rules': '-A -t 192.0.2.10:80 -s nosuch\n', 'purge': True}, 'scheduler'),
+    # Valid rules the kernel refuses as a whole batch of 256 requests: the new service
+    # (twos is absent from 6.1), then each of its real servers; the first is reported.
+    (TABLE, {'rules': REFUSED_BATCH}, 'scheduler twos'),
     (TABLE, {'rules': '-a -t 192.0.2.10:80 -r 10.0.0.1 -g -w 1\n'}, 'rules line 1'),
     (TABLE, {'rules': '-C\n', 'purge': True}, 'command'),
     (TABLE, {'rules': '-A -t 192.0.2.10:80 -s rr\n-a -t 192.0.2.10:80 -r 10.0.0.1:8080 -g -w 1\n'}, 'port'),
