@@ -397,7 +397,7 @@ _FORWARDING_LETTER = {'g': 'dr', 'i': 'tun', 'm': 'nat'}
 
 
 def _parse_save(text):
-    entries = []
+    entries = {}        # key -> the service as ipvs_table options (parse_save's result)
     wanted = {}         # key -> validated service with its validated real servers
     rule_keys = {}      # the service as written on a line -> its key (-a lines repeat it)
     plain_keys = {}     # ('t', '192.0.2.1:80') as on a plain -a line -> its key
@@ -414,7 +414,7 @@ def _parse_save(text):
                           'forwarding': _FORWARDING_LETTER[plain.group(4)],
                           'weight': _int(int(plain.group(5)), 'weight', 0, MAX_WEIGHT),
                           'upper_threshold': 0, 'lower_threshold': 0}
-                _add_rule_dest(wanted[key], key, server)
+                _add_rule_dest(wanted[key], entries[key], key, server)
                 continue
             # shlex is slow and ipvsadm-save never quotes: use it only when needed.
             tokens = shlex.split(line) if ('"' in line or "'" in line or '\\' in line) else line.split()
@@ -438,12 +438,11 @@ def _parse_save(text):
                 if key in wanted:
                     raise IPVSError("service: %s is defined twice" % format_service_key(key))
                 svc['realservers'] = {}
-                svc['_entry'] = entry
                 wanted[key] = svc
+                entries[key] = entry
                 rule_keys[written] = key
                 if len(tokens) > 2 and tokens[1] in ('-t', '-u', '-f') and '-6' not in tokens:
                     plain_keys[(tokens[1][1], tokens[2])] = key
-                entries.append(entry)
             else:
                 key = rule_keys.get(written)
                 if key is None:
@@ -457,23 +456,21 @@ def _parse_save(text):
                           'weight': opts.get('weight', 1),
                           'upper_threshold': opts.get('upper_threshold', 0),
                           'lower_threshold': opts.get('lower_threshold', 0)}
-                _add_rule_dest(wanted[key], key, server)
+                _add_rule_dest(wanted[key], entries[key], key, server)
         except (IPVSError, ValueError) as exc:
             raise IPVSError("rules line %d (%s): %s" % (number, line, exc))
-    services = list(wanted.values())
-    for svc in services:
-        del svc['_entry']
-    return entries, services
+    return list(entries.values()), list(wanted.values())
 
 
-def _add_rule_dest(svc, key, server):
+def _add_rule_dest(svc, entry, key, server):
+    """Validate SERVER (ipvs_table options) as a real server of SVC, add it to both."""
     dest = normalize_realserver(server, svc, 'realserver ')
-    dkey = (dest['address'], dest['port'])
+    dkey = dest_key(dest)
     if dkey in svc['realservers']:
         raise IPVSError("realserver address: %s port %d is already a real server of %s"
                         % (dest['address'], dest['port'], format_service_key(key)))
     svc['realservers'][dkey] = dest
-    svc['_entry']['realservers'].append(server)
+    entry['realservers'].append(server)
 
 
 def _rule_service_key(probe):
@@ -1162,14 +1159,14 @@ class IPVSSession(object):
 
     # -- reading ---------------------------------------------------------
 
-    def services(self, with_stats=True):
+    def services(self, with_stats=False):
         try:
             raw = self._dump(CMD_GET_SERVICE, b'', CMD_ATTR_SERVICE)
         except KernelError as exc:
             raise IPVSError("reading the IPVS services failed: %s" % (exc,))
         return [service_from_wire(attr, with_stats) for attr in raw]
 
-    def dests(self, svc, with_stats=True):
+    def dests(self, svc, with_stats=False):
         try:
             raw = self._dump(CMD_GET_DEST, nla(CMD_ATTR_SERVICE | NLA_F_NESTED, encode_service_key(svc)),
                              CMD_ATTR_DEST)
@@ -1181,7 +1178,7 @@ class IPVSSession(object):
         dests = {}
         for attr in raw:
             dest = dest_from_wire(attr, svc['family'], with_stats)
-            dests[(dest['address'], dest['port'])] = dest
+            dests[dest_key(dest)] = dest
         return dests
 
     def table(self, keys=None, with_stats=False):
@@ -1241,8 +1238,6 @@ class IPVSSession(object):
             raise IPVSError(_explain(op, exc))
 
     def _apply(self, op):
-        # The kernel says "no such service" with ESRCH and "no such real server" with
-        # ENOENT; ENOENT on a service command means a missing scheduler module.
         try:
             self._op(op)
         except KernelError as exc:
@@ -1250,6 +1245,8 @@ class IPVSSession(object):
 
     def _recover(self, op, exc):
         """OP was refused with EXC: finish the job if a concurrent change explains it."""
+        # The kernel says "no such service" with ESRCH and "no such real server" with
+        # ENOENT; ENOENT on a service command means a missing scheduler module.
         code = exc.code
         if op.action == 'add' and code == errno.EEXIST:
             self._op(op, 'set')         # someone added it: make it ours
@@ -1262,8 +1259,8 @@ class IPVSSession(object):
 
     def apply_all(self, ops):
         """Apply OPS in order, BATCH requests per sendmsg (the kernel handles them in
-        order and goes on after an error).  The refused ones are then run again one by
-        one, in order, through apply(), which knows what each error means."""
+        order and goes on after an error).  The refused ones then go, in order, through
+        the recovery apply() uses, which knows what each error means."""
         for start in range(0, len(ops), self.BATCH):
             chunk = ops[start:start + self.BATCH]
             first = self._seq + 1
@@ -1295,7 +1292,7 @@ def wait_drained(session, svc, dest, timeout, interval=1.0, clock=time.monotonic
     """Poll until DEST of SVC has no active or inactive connections; return the last counts."""
     deadline = clock() + timeout
     while True:
-        current = session.dests(svc, with_stats=False).get(dest_key(dest))
+        current = session.dests(svc).get(dest_key(dest))
         if current is None:
             return {'active_connections': 0, 'inactive_connections': 0, 'drained': True}
         counts = {'active_connections': current['active_connections'],
