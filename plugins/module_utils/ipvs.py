@@ -81,6 +81,17 @@ FORWARDING_BY_CODE = dict((v, k) for k, v in FORWARDING.items())
 FORWARDING_SWITCH = {'nat': '-m', 'tun': '-i', 'dr': '-g'}
 CONN_F_FWD_MASK = 0x0007
 
+# Real-server tunnels (forwarding tun): IP_VS_CONN_F_TUNNEL_TYPE_* (Linux >= 5.2; gre
+# >= 5.3) and IP_VS_TUNNEL_ENCAP_FLAG_* (>= 5.3), named as ipvsadm names them.  The
+# kernel resets all three when a SET leaves them out, so every SET carries them.
+TUN_TYPES = {'ipip': 0, 'gue': 1, 'gre': 2}
+TUN_TYPE_BY_CODE = dict((v, k) for k, v in TUN_TYPES.items())
+TUN_CSUM = {'nocsum': 0, 'csum': 1, 'remcsum': 2}
+TUN_CSUM_BY_CODE = dict((v, k) for k, v in TUN_CSUM.items())
+TUN_CSUM_SWITCH = {'nocsum': '--tun-nocsum', 'csum': '--tun-csum', 'remcsum': '--tun-remcsum'}
+TUN_CSUM_BY_SWITCH = dict((v, k) for k, v in TUN_CSUM_SWITCH.items())
+TUN_FIELDS = ('tun_type', 'tun_port', 'tun_csum')
+
 PROTOCOLS = {'tcp': socket.IPPROTO_TCP, 'udp': socket.IPPROTO_UDP}
 PROTOCOL_BY_NUMBER = dict((v, k) for k, v in PROTOCOLS.items())
 FAMILIES = {'ipv4': socket.AF_INET, 'ipv6': socket.AF_INET6}
@@ -334,8 +345,52 @@ def normalize_realserver(params, svc, field_prefix='', base=None):
     if lower and (not upper or lower > upper):
         raise IPVSError("%slower_threshold: %d needs an upper_threshold >= it (the kernel refuses "
                         "lower > upper; 0 means no limit)" % (p, lower))
-    return {'address': address, 'port': port, 'forwarding': forwarding, 'weight': weight,
+    dest = {'address': address, 'port': port, 'forwarding': forwarding, 'weight': weight,
             'upper_threshold': upper, 'lower_threshold': lower}
+    dest.update(_normalize_tunnel(params, base, forwarding, p))
+    return dest
+
+
+def _normalize_tunnel(params, base, forwarding, p):
+    """tun_type, tun_port, tun_csum of a real server (see normalize_realserver).
+
+    Given ones must make sense for FORWARDING; left out ones come from BASE, else the
+    kernel's defaults (ipip, no port, nocsum).  Values the tunnel type does not use are
+    kept as they are: the kernel stores them and a SET must not reset them.
+    """
+    given = [name for name in TUN_FIELDS if params.get(name) is not None]
+    if given and forwarding != 'tun':
+        raise IPVSError("%s%s: tunnel options only apply to forwarding tun (forwarding is %s); "
+                        "remove %s or set forwarding: tun" % (p, given[0], forwarding, given[0]))
+    tun_type = params.get('tun_type')
+    if tun_type is None:
+        tun_type = base.get('tun_type', 'ipip')
+    elif tun_type not in TUN_TYPES:
+        raise IPVSError("%stun_type: %r is not one of ipip, gue, gre" % (p, tun_type))
+    tun_port = params.get('tun_port')
+    if tun_port is None:
+        tun_port = base.get('tun_port', 0)
+    else:
+        tun_port = _int(tun_port, p + 'tun_port', 1, 65535)
+    csum = params.get('tun_csum')
+    if csum is None:
+        csum = base.get('tun_csum', 'nocsum')
+    elif csum not in TUN_CSUM:
+        raise IPVSError("%stun_csum: %r is not one of nocsum, csum, remcsum" % (p, csum))
+    if forwarding == 'tun':
+        if tun_type == 'gue' and not tun_port:
+            raise IPVSError("%stun_port: tun_type gue needs the UDP port the real server receives "
+                            "GUE on (its fou listener); set tun_port (1..65535)" % p)
+        if params.get('tun_port') is not None and tun_type != 'gue':
+            raise IPVSError("%stun_port: only tun_type gue uses a port (tun_type is %s); remove tun_port"
+                            % (p, tun_type))
+        if params.get('tun_csum') is not None and tun_type == 'ipip':
+            raise IPVSError("%stun_csum: ipip tunnels have no checksum option; remove tun_csum or "
+                            "use tun_type gue or gre" % p)
+        if tun_type == 'gre' and csum == 'remcsum':
+            raise IPVSError("%stun_csum: remcsum (remote checksum offload) is only for tun_type gue; "
+                            "with gre set tun_csum to nocsum or csum" % p)
+    return {'tun_type': tun_type, 'tun_port': tun_port, 'tun_csum': csum}
 
 
 def normalize_timeouts(params):
@@ -456,6 +511,9 @@ def _parse_save(text):
                           'weight': opts.get('weight', 1),
                           'upper_threshold': opts.get('upper_threshold', 0),
                           'lower_threshold': opts.get('lower_threshold', 0)}
+                for name in TUN_FIELDS:
+                    if name in opts:
+                        server[name] = opts[name]
                 _add_rule_dest(wanted[key], entries[key], key, server)
         except (IPVSError, ValueError) as exc:
             raise IPVSError("rules line %d (%s): %s" % (number, line, exc))
@@ -554,9 +612,17 @@ def _parse_rule_tokens(tokens):
             opts['lower_threshold'] = _int(value(), 'lower_threshold', 0, MAX_U32)
             i += 2
         elif tok == '--tun-type' and command == 'server':
-            if value() != 'ipip':
-                raise IPVSError("--tun-type: only ipip tunnels are supported, not %r" % value())
+            opts['tun_type'] = value()      # checked with the real server (tun_type)
             i += 2
+        elif tok == '--tun-port' and command == 'server':
+            opts['tun_port'] = _int(value(), 'tun_port', 1, 65535)
+            i += 2
+        elif tok in TUN_CSUM_BY_SWITCH and command == 'server':
+            if 'tun_csum' in opts:
+                raise IPVSError("tun_csum: %s contradicts %s given before; give one of --tun-nocsum, "
+                                "--tun-csum, --tun-remcsum" % (tok, TUN_CSUM_SWITCH[opts['tun_csum']]))
+            opts['tun_csum'] = TUN_CSUM_BY_SWITCH[tok]
+            i += 1
         else:
             raise IPVSError("option: %r is not supported here" % tok)
     if 'protocol' not in opts:
@@ -603,7 +669,7 @@ def render_service_lines(svc):
         dline = '-a %s -r %s %s -w %d' % (switch, _hostport(svc['family'], dest['address'], dest['port']),
                                           FORWARDING_SWITCH[dest['forwarding']], dest['weight'])
         if dest['forwarding'] == 'tun':
-            dline += ' --tun-type ipip'     # as ipvsadm 1.31 writes every tunnel real server
+            dline += _tun_switches(dest)
         # ipvsadm -S does not write thresholds; we do, so the text round-trips.
         if dest['upper_threshold']:
             dline += ' -x %d' % dest['upper_threshold']
@@ -611,6 +677,22 @@ def render_service_lines(svc):
             dline += ' -y %d' % dest['lower_threshold']
         lines.append(dline)
     return lines
+
+
+def _tun_switches(dest):
+    """A tunnel real server's options as ipvsadm 1.31 -S writes them: --tun-type ipip;
+    --tun-type gue --tun-port N --tun-nocsum; --tun-type gre --tun-csum."""
+    tun_type = dest['tun_type']
+    if tun_type == 'ipip':
+        return ' --tun-type ipip'
+    if tun_type == 'gue':
+        text = ' --tun-type gue --tun-port %d' % dest['tun_port']
+    elif tun_type == 'gre':
+        text = ' --tun-type gre'
+    else:
+        return ''           # a type ipvsadm does not know: it writes no tunnel options
+    switch = TUN_CSUM_SWITCH.get(dest['tun_csum'])
+    return text + (' ' + switch if switch else '')
 
 
 def render_save(services):
@@ -637,8 +719,36 @@ def _service_settings(svc):
             svc['persistence_netmask'] if persistent else None, svc['one_packet'])
 
 
+def _tun_managed(dest):
+    """The tunnel fields that mean something for DEST; the kernel keeps the others too, and
+    they are neither compared nor changed."""
+    if dest['forwarding'] != 'tun':
+        return ()
+    if dest['tun_type'] == 'ipip':
+        return ('tun_type',)
+    if dest['tun_type'] == 'gre':
+        return ('tun_type', 'tun_csum')
+    return TUN_FIELDS       # gue, or a type this layer does not know: all of them
+
+
 def _dest_settings(dest):
-    return tuple(dest[name] for name in DEST_SETTINGS)
+    managed = _tun_managed(dest)
+    return (tuple(dest[name] for name in DEST_SETTINGS)
+            + tuple(dest[name] if name in managed else None for name in TUN_FIELDS))
+
+
+def _keep_unmanaged(wanted, live):
+    """WANTED with the live values of the tunnel fields it does not manage: a SET carries
+    every tunnel attribute (the kernel resets the ones left out), so it must carry those
+    as they are."""
+    managed = _tun_managed(wanted)
+    if len(managed) == len(TUN_FIELDS):
+        return wanted
+    dest = dict(wanted)
+    for name in TUN_FIELDS:
+        if name not in managed:
+            dest[name] = live[name]
+    return dest
 
 
 class Op(object):
@@ -693,7 +803,7 @@ def plan_dest(svc, live_dest, wanted_dest):
     if live_dest is None:
         return [Op('add', 'dest', svc, wanted_dest)]
     if _dest_settings(live_dest) != _dest_settings(wanted_dest):
-        return [Op('set', 'dest', svc, wanted_dest)]
+        return [Op('set', 'dest', svc, _keep_unmanaged(wanted_dest, live_dest))]
     return []
 
 
@@ -787,7 +897,12 @@ def public_dest(dest, with_stats=False):
     keys = ('address', 'port') + DEST_SETTINGS
     if with_stats:
         keys += ('active_connections', 'inactive_connections', 'persistent_connections', 'stats')
-    return dict((k, dest[k]) for k in keys if k in dest)
+    out = dict((k, dest[k]) for k in keys if k in dest)
+    # The tunnel fields only where they mean something (null elsewhere).
+    managed = _tun_managed(dest)
+    for name in TUN_FIELDS:
+        out[name] = dest[name] if name in managed else None
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -803,6 +918,7 @@ def public_dest(dest, with_stats=False):
 _NLMSG = struct.Struct('=IHHII')      # len, type, flags, seq, port
 _GENL = struct.Struct('=BBH')         # cmd, version, reserved
 _NLA = struct.Struct('=HH')           # len, type
+_U8 = struct.Struct('=B')
 _U16 = struct.Struct('=H')
 _BE16 = struct.Struct('!H')
 _U32 = struct.Struct('=I')
@@ -823,7 +939,8 @@ CMD_ATTR_SERVICE, CMD_ATTR_DEST = 1, 2
  SVC_ATTR_PE_NAME, SVC_ATTR_STATS64) = range(1, 13)
 (DEST_ATTR_ADDR, DEST_ATTR_PORT, DEST_ATTR_FWD_METHOD, DEST_ATTR_WEIGHT, DEST_ATTR_U_THRESH,
  DEST_ATTR_L_THRESH, DEST_ATTR_ACTIVE_CONNS, DEST_ATTR_INACT_CONNS, DEST_ATTR_PERSIST_CONNS,
- DEST_ATTR_STATS, DEST_ATTR_ADDR_FAMILY, DEST_ATTR_STATS64) = range(1, 13)
+ DEST_ATTR_STATS, DEST_ATTR_ADDR_FAMILY, DEST_ATTR_STATS64, DEST_ATTR_TUN_TYPE, DEST_ATTR_TUN_PORT,
+ DEST_ATTR_TUN_FLAGS) = range(1, 16)
 STATS_NAMES = ('connections', 'packets_in', 'packets_out', 'bytes_in', 'bytes_out',
                'connections_per_second', 'packets_in_per_second', 'packets_out_per_second',
                'bytes_in_per_second', 'bytes_out_per_second')   # IPVS_STATS_ATTR_CONNS.. = 1..
@@ -906,10 +1023,17 @@ def encode_dest(svc, dest, settings=True):
              + nla(DEST_ATTR_ADDR, _address_bytes(svc['family'], dest['address']))
              + nla(DEST_ATTR_PORT, _BE16.pack(dest['port'])))
     if settings:
+        # The tunnel attributes always: the kernel resets the ones a SET leaves out (a
+        # kernel older than 5.2 ignores them).  A value read back that this layer has no
+        # name for is an int and goes back as it came.
+        tun_type, csum = dest['tun_type'], dest['tun_csum']
         attrs += (nla(DEST_ATTR_FWD_METHOD, _U32.pack(FORWARDING[dest['forwarding']]))
                   + nla(DEST_ATTR_WEIGHT, _U32.pack(dest['weight']))
                   + nla(DEST_ATTR_U_THRESH, _U32.pack(dest['upper_threshold']))
-                  + nla(DEST_ATTR_L_THRESH, _U32.pack(dest['lower_threshold'])))
+                  + nla(DEST_ATTR_L_THRESH, _U32.pack(dest['lower_threshold']))
+                  + nla(DEST_ATTR_TUN_TYPE, _U8.pack(TUN_TYPES.get(tun_type, tun_type)))
+                  + nla(DEST_ATTR_TUN_PORT, _BE16.pack(dest['tun_port']))
+                  + nla(DEST_ATTR_TUN_FLAGS, _U16.pack(TUN_CSUM.get(csum, csum))))
     return attrs
 
 
@@ -994,6 +1118,12 @@ def dest_from_wire(raw, family, with_stats=True):
             'active_connections': _u32(attrs, DEST_ATTR_ACTIVE_CONNS),
             'inactive_connections': _u32(attrs, DEST_ATTR_INACT_CONNS),
             'persistent_connections': _u32(attrs, DEST_ATTR_PERSIST_CONNS)}
+    # Absent before Linux 5.2 (tun_type, tun_port) and 5.3 (tun_flags): ipip, 0, nocsum.
+    code = _U8.unpack_from(attrs[DEST_ATTR_TUN_TYPE])[0] if attrs.get(DEST_ATTR_TUN_TYPE) else 0
+    dest['tun_type'] = TUN_TYPE_BY_CODE.get(code, code)
+    dest['tun_port'] = _BE16.unpack_from(attrs[DEST_ATTR_TUN_PORT])[0] if attrs.get(DEST_ATTR_TUN_PORT) else 0
+    code = _U16.unpack_from(attrs[DEST_ATTR_TUN_FLAGS])[0] if attrs.get(DEST_ATTR_TUN_FLAGS) else 0
+    dest['tun_csum'] = TUN_CSUM_BY_CODE.get(code, code)
     if with_stats:
         stats = attrs.get(DEST_ATTR_STATS64) or attrs.get(DEST_ATTR_STATS)
         dest['stats'] = _decode_stats(stats) if stats else {}
@@ -1348,6 +1478,9 @@ REALSERVER_ARGS = dict(
     weight=dict(type='int', default=1),
     upper_threshold=dict(type='int', default=0),
     lower_threshold=dict(type='int', default=0),
+    tun_type=dict(type='str', choices=['ipip', 'gue', 'gre']),
+    tun_port=dict(type='int'),
+    tun_csum=dict(type='str', choices=['nocsum', 'csum', 'remcsum']),
 )
 
 

@@ -71,7 +71,10 @@ services:
                           per-second rates.", type: dict}
     realservers:
       description: "Real servers: address, port, forwarding, weight, upper_threshold, lower_threshold,
-                    active_connections, inactive_connections, persistent_connections, stats."
+                    tun_type, tun_port, tun_csum, active_connections, inactive_connections,
+                    persistent_connections, stats. The tunnel fields are set where they mean
+                    something (tun_type on tun real servers, tun_port with gue, tun_csum with
+                    gue and gre) and null elsewhere."
       type: list
       elements: dict
   sample:
@@ -88,14 +91,21 @@ services:
       stats: {connections: 12, packets_in: 80, packets_out: 0, bytes_in: 5120, bytes_out: 0}
       realservers:
         - {address: 10.0.0.11, port: 80, forwarding: dr, weight: 2, upper_threshold: 0, lower_threshold: 0,
+           tun_type: null, tun_port: null, tun_csum: null,
            active_connections: 1, inactive_connections: 7, persistent_connections: 0, stats: {connections: 8}}
+        - {address: 198.51.100.21, port: 80, forwarding: tun, weight: 1, upper_threshold: 0, lower_threshold: 0,
+           tun_type: gue, tun_port: 6080, tun_csum: nocsum,
+           active_connections: 0, inactive_connections: 0, persistent_connections: 0, stats: {connections: 0}}
 timeouts:
   description: Connection timeouts in seconds (C(ipvsadm -L --timeout)).
   returned: always
   type: dict
   sample: {tcp: 900, tcpfin: 120, udp: 300}
 save:
-  description: The table in C(ipvsadm-save -n) format (thresholds added as C(-x)/C(-y) when set).
+  description:
+    - The table in C(ipvsadm-save -n) format (thresholds added as C(-x)/C(-y) when set).
+    - Tunnel real servers as ipvsadm 1.31 writes them, for example
+      C(-i -w 1 --tun-type gue --tun-port 6080 --tun-nocsum).
   returned: always
   type: str
   sample: "-A -t 192.0.2.10:80 -s wrr\n-a -t 192.0.2.10:80 -r 10.0.0.11:80 -g -w 2\n"

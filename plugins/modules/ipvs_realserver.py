@@ -17,7 +17,9 @@ description:
     and waits until its active and inactive connections reach 0 (bounded by
     O(drain_timeout)) - the safe way to take a real server out for maintenance.
   - Options left out keep the real server's current value when it exists, and take the
-    ipvsadm defaults (C(dr), weight 1, no thresholds) when it is added.
+    ipvsadm defaults (C(dr), weight 1, no thresholds, an C(ipip) tunnel) when it is added.
+    Every change (a weight edit too) sends the real server's tunnel type, port and checksum
+    setting along, so a C(gue) or C(gre) real server stays one.
   - Talks to the kernel over generic netlink with pyroute2; runs no external command.
     All input is validated before the kernel is touched.
 author:
@@ -73,6 +75,27 @@ options:
   lower_threshold:
     description: Lower connection threshold (ipvsadm C(-y)); must not exceed the upper one.
     type: int
+  tun_type:
+    description:
+      - Tunnel encapsulation of a O(forwarding=tun) real server (ipvsadm C(--tun-type)),
+        C(ipip) (default for a new one), C(gue) (UDP, needs O(tun_port)) or C(gre).
+        Linux 5.2 or later (C(gre) 5.3).
+      - Refused with another forwarding method.
+    type: str
+    choices: [ipip, gue, gre]
+  tun_port:
+    description:
+      - UDP port 1..65535 the real server receives GUE on (ipvsadm C(--tun-port)).
+        Required with O(tun_type=gue) (unless the real server already has one), refused
+        with the other types.
+    type: int
+  tun_csum:
+    description:
+      - Tunnel checksum (ipvsadm C(--tun-nocsum), C(--tun-csum), C(--tun-remcsum)),
+        C(nocsum) (the kernel's default), C(csum), or C(remcsum) (remote checksum offload,
+        C(gue) only). Not for C(ipip). Linux 5.3 or later.
+    type: str
+    choices: [nocsum, csum, remcsum]
   state:
     description:
       - V(present) adds or changes the real server, V(absent) removes it, V(drained)
@@ -120,6 +143,23 @@ EXAMPLES = r'''
     port: 8080
     weight: 2
 
+- name: GUE tunnel real server (its fou listener on UDP 6080)
+  lvs.cluster.ipvs_realserver:
+    service_address: 192.0.2.10
+    service_port: 80
+    address: 198.51.100.21
+    forwarding: tun
+    tun_type: gue
+    tun_port: 6080
+    tun_csum: csum
+
+- name: Change its weight only (it stays a GUE real server on port 6080)
+  lvs.cluster.ipvs_realserver:
+    service_address: 192.0.2.10
+    service_port: 80
+    address: 198.51.100.21
+    weight: 3
+
 - name: Real server of a firewall-mark service
   lvs.cluster.ipvs_realserver:
     protocol: fwmark
@@ -132,7 +172,8 @@ realserver:
   description: The real server as it is now (in check mode, as it would be); empty when absent.
   returned: always
   type: dict
-  sample: {address: 10.0.0.11, port: 8080, forwarding: nat, weight: 2, upper_threshold: 0, lower_threshold: 0}
+  sample: {address: 10.0.0.11, port: 8080, forwarding: nat, weight: 2, upper_threshold: 0, lower_threshold: 0,
+           tun_type: null, tun_port: null, tun_csum: null}
 operations:
   description: The kernel operations done (or that would be done in check mode).
   returned: always
@@ -151,10 +192,13 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.lvs.cluster.plugins.module_utils.ipvs import (
     IPVSError, dest_key, format_service_key, normalize_realserver, normalize_service_key,
     open_session, plan_dest, public_dest, render_service_lines, service_key, wait_drained,
-    MAX_TIMEOUT,
+    MAX_TIMEOUT, TUN_FIELDS,
 )
 
-_DEST_OPTIONS = ('address', 'port', 'forwarding', 'weight', 'upper_threshold', 'lower_threshold')
+_DEST_OPTIONS = ('address', 'port', 'forwarding', 'weight', 'upper_threshold', 'lower_threshold') + TUN_FIELDS
+# Until the live real server is read, tunnel options are checked against the most
+# permissive tunnel it could have (gue with a port).
+_ANY_TUNNEL = {'tun_type': 'gue', 'tun_port': 1}
 
 
 def _text(svc, dest):
@@ -186,6 +230,9 @@ def main():
             weight=dict(type='int'),
             upper_threshold=dict(type='int'),
             lower_threshold=dict(type='int'),
+            tun_type=dict(type='str', choices=['ipip', 'gue', 'gre']),
+            tun_port=dict(type='int'),
+            tun_csum=dict(type='str', choices=['nocsum', 'csum', 'remcsum']),
             state=dict(type='str', default='present', choices=['present', 'absent', 'drained']),
             drain_timeout=dict(type='int', default=300),
         ),
@@ -207,8 +254,10 @@ def main():
         if not 0 <= params['drain_timeout'] <= MAX_TIMEOUT:
             raise IPVSError("drain_timeout: %d is out of range, use 0..%d" % (params['drain_timeout'], MAX_TIMEOUT))
         # The forwarding method may come from the live real server; until it is read,
-        # check the rest with the most permissive one (nat).
-        wanted = normalize_realserver(dict(wanted_params, forwarding=params['forwarding'] or 'nat'), svc)
+        # check the rest with the most permissive one (nat, or tun with tunnel options).
+        tunnel = any(params[name] is not None for name in TUN_FIELDS)
+        forwarding = params['forwarding'] or ('tun' if tunnel else 'nat')
+        wanted = normalize_realserver(dict(wanted_params, forwarding=forwarding), svc, base=_ANY_TUNNEL)
     except IPVSError as exc:
         module.fail_json(msg=str(exc))
 

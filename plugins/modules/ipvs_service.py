@@ -110,7 +110,7 @@ options:
           - A different port (port mapping) only works with O(realservers[].forwarding=nat).
         type: int
       forwarding:
-        description: Forwarding method, C(dr) direct routing, C(nat) masquerading, C(tun) ipip tunnel.
+        description: Forwarding method, C(dr) direct routing, C(nat) masquerading, C(tun) tunnel (see O(realservers[].tun_type)).
         type: str
         choices: [nat, dr, tun]
         default: dr
@@ -126,6 +126,22 @@ options:
         description: Lower connection threshold (ipvsadm C(-y)), V(0) = none; must not exceed the upper one.
         type: int
         default: 0
+      tun_type:
+        description:
+          - Tunnel encapsulation of a C(tun) real server (ipvsadm C(--tun-type)), C(ipip)
+            (default), C(gue) (needs O(realservers[].tun_port)) or C(gre). Linux 5.2 or later (C(gre) 5.3).
+          - Refused with another forwarding method.
+        type: str
+        choices: [ipip, gue, gre]
+      tun_port:
+        description: UDP port 1..65535 of a C(gue) real server (ipvsadm C(--tun-port)); required with C(gue), refused otherwise.
+        type: int
+      tun_csum:
+        description:
+          - Tunnel checksum of a C(gue)/C(gre) real server (ipvsadm C(--tun-nocsum)/C(--tun-csum)/C(--tun-remcsum)),
+            default C(nocsum); C(remcsum) only with C(gue). Linux 5.3 or later.
+        type: str
+        choices: [nocsum, csum, remcsum]
   purge_realservers:
     description:
       - Remove real servers of this service that are not in O(realservers).
@@ -179,6 +195,14 @@ EXAMPLES = r'''
     port: 53
     one_packet: true
 
+- name: Real servers behind GUE and GRE tunnels
+  lvs.cluster.ipvs_service:
+    address: 192.0.2.10
+    port: 80
+    realservers:
+      - {address: 198.51.100.21, forwarding: tun, tun_type: gue, tun_port: 6080}
+      - {address: 198.51.100.22, forwarding: tun, tun_type: gre, tun_csum: csum}
+
 - name: Remove a service
   lvs.cluster.ipvs_service:
     address: 192.0.2.10
@@ -203,7 +227,8 @@ service:
     persistence_netmask: 255.255.255.255
     one_packet: false
     realservers:
-      - {address: 10.0.0.11, port: 80, forwarding: dr, weight: 2, upper_threshold: 0, lower_threshold: 0}
+      - {address: 10.0.0.11, port: 80, forwarding: dr, weight: 2, upper_threshold: 0, lower_threshold: 0,
+         tun_type: null, tun_port: null, tun_csum: null}
 operations:
   description: The kernel operations done (or, in check mode, that would be done), in order.
   returned: always

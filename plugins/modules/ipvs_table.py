@@ -106,10 +106,28 @@ options:
             description: Lower connection threshold.
             type: int
             default: 0
+          tun_type:
+            description:
+              - Tunnel encapsulation of a C(tun) real server (ipvsadm C(--tun-type)), C(ipip)
+                (default), C(gue) (needs O(services[].realservers[].tun_port)) or C(gre). Linux 5.2 or later (C(gre) 5.3).
+              - Refused with another forwarding method.
+            type: str
+            choices: [ipip, gue, gre]
+          tun_port:
+            description: UDP port 1..65535 of a C(gue) real server (ipvsadm C(--tun-port)); required with C(gue), refused otherwise.
+            type: int
+          tun_csum:
+            description:
+              - Tunnel checksum of a C(gue)/C(gre) real server (ipvsadm C(--tun-nocsum)/C(--tun-csum)/C(--tun-remcsum)),
+                default C(nocsum); C(remcsum) only with C(gue). Linux 5.3 or later.
+            type: str
+            choices: [nocsum, csum, remcsum]
   rules:
     description:
       - The table as C(ipvsadm-save -n) / C(ipvsadm -S -n) text (C(-A) and C(-a) lines; C(#)
-        comments and blank lines are ignored). Also understands C(-x)/C(-y) thresholds.
+        comments and blank lines are ignored). Also understands C(-x)/C(-y) thresholds and
+        the tunnel options C(--tun-type ipip|gue|gre), C(--tun-port N),
+        C(--tun-nocsum|--tun-csum|--tun-remcsum).
       - Mutually exclusive with O(services).
     type: str
   purge:
@@ -132,6 +150,7 @@ EXAMPLES = r'''
         realservers:
           - {address: 10.0.0.11, weight: 2}
           - {address: 10.0.0.12}
+          - {address: 198.51.100.21, forwarding: tun, tun_type: gue, tun_port: 6080}
       - protocol: fwmark
         fwmark: 7
         persistence_timeout: 300

@@ -117,14 +117,16 @@ def test_bad_realserver_input_names_the_field(params, field):
 def test_realserver_defaults_and_nat_port_mapping():
     d = normalize_realserver({'address': '10.0.0.1'}, svc())
     assert d == {'address': '10.0.0.1', 'port': 80, 'forwarding': 'dr', 'weight': 1,
-                 'upper_threshold': 0, 'lower_threshold': 0}
+                 'upper_threshold': 0, 'lower_threshold': 0,
+                 'tun_type': 'ipip', 'tun_port': 0, 'tun_csum': 'nocsum'}
     d = normalize_realserver({'address': '10.0.0.1', 'port': 8080, 'forwarding': 'nat'}, svc())
     assert d['port'] == 8080
 
 
 def test_realserver_keeps_live_values_when_options_left_out():
     live = {'address': '10.0.0.1', 'port': 8080, 'forwarding': 'nat', 'weight': 5,
-            'upper_threshold': 10, 'lower_threshold': 2}
+            'upper_threshold': 10, 'lower_threshold': 2,
+            'tun_type': 'gre', 'tun_port': 6080, 'tun_csum': 'csum'}   # kept, though unused by nat
     d = normalize_realserver({'address': '10.0.0.1', 'port': 8080, 'weight': 0}, svc(), base=live)
     assert d == dict(live, weight=0)
 

@@ -91,7 +91,8 @@ def test_ops_carry_the_service_key_and_only_what_the_command_needs():
     assert cmd == CMD_DEL_DEST and set(nested) == {CMD_ATTR_SERVICE, CMD_ATTR_DEST}
     assert set(parse_nlas(nested[CMD_ATTR_DEST])) == {1, 2, 11}      # addr, port, family only
     cmd, body = encode_op(Op('add', 'dest', service, dest))
-    assert cmd == CMD_NEW_DEST and set(parse_nlas(parse_nlas(body)[CMD_ATTR_DEST])) == {1, 2, 3, 4, 5, 6, 11}
+    assert cmd == CMD_NEW_DEST and set(parse_nlas(parse_nlas(body)[CMD_ATTR_DEST])) == {
+        1, 2, 3, 4, 5, 6, 11, 13, 14, 15}                       # + tun_type, tun_port, tun_flags
 
 
 def test_service_key_cache_gives_the_same_bytes():
