@@ -74,7 +74,7 @@ def test_tunnel_attributes_equal_pyroute2s_encoding(server, code, port, flags):
                                  ('IPVS_DEST_ATTR_TUN_FLAGS', flags)])
     for name in ('IPVS_DEST_ATTR_FWD_METHOD', 'IPVS_DEST_ATTR_WEIGHT', 'IPVS_DEST_ATTR_TUN_TYPE',
                  'IPVS_DEST_ATTR_TUN_PORT', 'IPVS_DEST_ATTR_TUN_FLAGS'):
-        number = [n for n, _ in ipvsmsg.dest.nla_map].index(name)     # pyroute2's numbering
+        number = [entry[0] for entry in ipvsmsg.dest.nla_map].index(name)     # pyroute2's numbering
         assert ours[number] == theirs[number], name
     assert ours[DEST_ATTR_TUN_PORT] == struct.pack('!H', port)      # be16 on the wire
 
