@@ -434,27 +434,21 @@ def test_every_problem_is_reported_at_once():
 
 
 # ---------------------------------------------------------------------------
-# Known gaps (found while writing these tests): strict xfail, so a fix shows up here.
+# Gaps found while writing these tests, fixed since: kept as regression tests.
 # ---------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason='the lvs_address of a router, or of a real server in no '
-                   'service, is not parsed during validation, so a VIP equal to it is not refused')
 def test_vip_equal_to_router_address_is_refused():
     with pytest.raises(ClusterError) as info:
         plan_cluster(*describe([web(address='192.0.2.1')], {}, {}))
     assert any(e.startswith('lvs_services[0].address: ') for e in info.value.errors)
 
 
-@pytest.mark.xfail(strict=True, reason='a router\'s malformed lvs_address is parsed with a '
-                   'throw-away error list: no error, and no routes planned')
 def test_router_bad_lvs_address_is_refused():
     with pytest.raises(ClusterError) as info:
         plan_cluster(*describe(None, {'router': {'lvs_address': '192.0.2.1'}}, {}))
     assert any(e.startswith('hostvars.router.lvs_address: ') for e in info.value.errors)
 
 
-@pytest.mark.xfail(strict=True, reason='a port listed twice in a match is kept, so the service '
-                   'is also reported as marking that port already marked by itself')
 def test_duplicate_match_port_is_reported_once():
     services = [marked(match={'protocol': 'tcp', 'address': '192.0.2.100', 'ports': [80, 80]})]
     with pytest.raises(ClusterError) as info:
@@ -462,8 +456,6 @@ def test_duplicate_match_port_is_reported_once():
     assert info.value.errors == [e for e in info.value.errors if 'already marked' not in e]
 
 
-@pytest.mark.xfail(strict=True, reason='NAT behind a port-0 (all ports) service plans no '
-                   'reply route: nat_replies only knows single ports')
 def test_nat_all_ports_service_plans_reply_routes():
     services = [web(port=0, persistence_timeout=300, forwarding='nat',
                     realservers=[{'host': 'rs1'}])]

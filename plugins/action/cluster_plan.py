@@ -1,0 +1,53 @@
+# -*- coding: utf-8 -*-
+# Copyright: lvs.cluster contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action side of lvs.cluster.cluster_plan: runs on the controller only (see the module doc)."""
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.lvs.cluster.plugins.module_utils.cluster import (
+    GROUPS, ClusterError, plan_cluster,
+)
+
+HOST_VARS = ('lvs_address', 'lvs_vip_interface', 'lvs_routes')
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset()
+
+    def run(self, tmp=None, task_vars=None):
+        result = super(ActionModule, self).run(tmp, task_vars)
+        task_vars = task_vars or {}
+        hostvars = task_vars.get('hostvars', {})
+        groups = dict((g, list(task_vars.get('groups', {}).get(g, []))) for g in GROUPS.values())
+        me = task_vars.get('inventory_hostname')
+        services = task_vars.get('lvs_services', [])
+        cluster_hosts = sorted(set(h for names in groups.values() for h in names) | {me})
+        problems = []
+        inventory = {}
+        for name in cluster_hosts:
+            if name not in hostvars:
+                continue
+            hv = hostvars[name]
+            inventory[name] = dict((k, hv.get(k)) for k in HOST_VARS)
+            theirs = hv.get('lvs_services', [])
+            if name != me and theirs != services:
+                problems.append('hostvars.%s.lvs_services: differs from %s\'s; the cluster has one '
+                                'description: set lvs_services once, in group_vars/all'
+                                % (name, me))
+        try:
+            plans = plan_cluster(services, inventory, groups)
+        except ClusterError as exc:
+            problems.extend(exc.errors)
+        if problems:
+            result['failed'] = True
+            result['problems'] = problems
+            result['msg'] = ('The cluster description has %d problem(s); no host was changed:\n%s'
+                             % (len(problems), '\n'.join('  - ' + p for p in problems)))
+            return result
+        result['changed'] = False
+        result['ansible_facts'] = {'lvs_plan': plans.get(me, {'roles': []})}
+        return result

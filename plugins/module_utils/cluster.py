@@ -1,0 +1,432 @@
+# -*- coding: utf-8 -*-
+# Copyright: lvs.cluster contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The cluster model: one description (lvs_services + the inventory) -> what each host does.
+
+Pure logic, run on the controller by the cluster_plan action before any host is touched.
+plan_cluster() validates the whole description and returns, per inventory host, the slice
+the roles apply: the director's VIPs, IPVS rules (ipvsadm-save text), kernel modules,
+sysctls and packet-marking rules; a real server's VIPs on lo (DR) or tunl0 (TUN) and its
+NAT reply routes; a router's forwarding and routes. Every error names the variable path
+(lvs_services[1].realservers[0].port, hostvars.rs1.lvs_address) and the fix.
+"""
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import ipaddress
+import re
+
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs import (
+    IPVSError, build_wanted_service, render_save, service_key, format_service_key,
+)
+
+GROUPS = {'director': 'lvs_directors', 'realserver': 'lvs_realservers', 'router': 'lvs_routers'}
+
+SERVICE_KEYS = ('name', 'protocol', 'address', 'port', 'fwmark', 'match', 'scheduler',
+                'scheduler_flags', 'persistence_timeout', 'persistence_netmask', 'one_packet',
+                'forwarding', 'realservers')
+REALSERVER_KEYS = ('host', 'address', 'port', 'weight', 'forwarding', 'upper_threshold',
+                   'lower_threshold')
+MATCH_KEYS = ('protocol', 'address', 'ports')
+FORWARDINGS = ('nat', 'dr', 'tun')
+
+# Policy-routing table and rule priority a NAT real server's replies use (see realserver role).
+NAT_TABLE = 240
+NAT_RULE_PRIORITY = 31000
+
+_IFNAME = re.compile(r'^[A-Za-z0-9_.-]{1,15}$')
+
+
+class ClusterError(Exception):
+    """Every problem found in the description, one per line."""
+
+    def __init__(self, errors):
+        self.errors = list(errors)
+        super(ClusterError, self).__init__('\n'.join(self.errors))
+
+
+class _Errors(object):
+    def __init__(self):
+        self.items = []
+
+    def add(self, path, text):
+        self.items.append('%s: %s' % (path, text))
+
+
+def _interface_address(value, path, errors):
+    """hostvars.X.lvs_address: an address with its prefix (192.0.2.11/24)."""
+    if value is None or str(value).strip() == '':
+        errors.add(path, 'missing: set the host\'s address on the cluster network with its '
+                   'prefix, e.g. lvs_address: 192.0.2.11/24')
+        return None
+    text = str(value).strip()
+    if '/' not in text:
+        errors.add(path, '%r has no prefix length; write it as the interface has it, e.g. %s/24'
+                   % (value, text))
+        return None
+    try:
+        iface = ipaddress.ip_interface(text)
+    except ValueError:
+        errors.add(path, '%r is not an address with prefix (e.g. 192.0.2.11/24)' % (value,))
+        return None
+    if iface.network.prefixlen == iface.max_prefixlen:
+        errors.add(path, '%s is a single host; give the prefix of its segment (e.g. /24) so '
+                   'segments can be checked' % text)
+        return None
+    return iface
+
+
+def _ip(value, path, errors, what='an IP address'):
+    try:
+        if isinstance(value, bool) or value is None:
+            raise ValueError
+        address = ipaddress.ip_address(str(value).strip())
+    except ValueError:
+        errors.add(path, '%r is not %s (host names are not resolved)' % (value, what))
+        return None
+    if address.is_multicast or address.is_unspecified or address.is_loopback:
+        errors.add(path, '%s is not a usable unicast address' % address)
+        return None
+    return address
+
+
+def _port(value, path, errors, low=1):
+    if isinstance(value, bool) or not isinstance(value, int) and not str(value).isdigit():
+        errors.add(path, '%r is not a port number (%d..65535)' % (value, low))
+        return None
+    port = int(value)
+    if port < low or port > 65535:
+        errors.add(path, '%d is out of range, use %d..65535' % (port, low))
+        return None
+    return port
+
+
+def _unknown_keys(item, known, path, errors):
+    for key in sorted(set(item) - set(known), key=str):
+        errors.add('%s.%s' % (path, key), 'unknown key; use one of %s' % ', '.join(known))
+
+
+class _Host(object):
+    def __init__(self, name, hostvars, groups, errors):
+        self.name = name
+        self.roles = [role for role, group in GROUPS.items() if name in groups.get(group, ())]
+        hv = hostvars.get(name) or {}
+        if not isinstance(hv, dict):
+            errors.add('hostvars.%s' % name, 'expected the host\'s variables (a mapping)')
+            hv = {}
+        self.vip_interface = hv.get('lvs_vip_interface') or 'eth0'
+        if not _IFNAME.match(str(self.vip_interface)):
+            errors.add('hostvars.%s.lvs_vip_interface' % name,
+                       '%r is not an interface name (as ip link shows it, e.g. eth0)'
+                       % (self.vip_interface,))
+        self.raw_address = hv.get('lvs_address')
+        self.address = None
+        self._checked = False
+
+    def interface_address(self, errors):
+        if not self._checked:
+            self._checked = True
+            self.address = _interface_address(self.raw_address,
+                                              'hostvars.%s.lvs_address' % self.name, errors)
+        return self.address
+
+
+def _service_path(index):
+    return 'lvs_services[%d]' % index
+
+
+def _check_match(svc, path, errors):
+    """A fwmark service's match: what the director marks (protocol, VIP, ports)."""
+    match = svc.get('match')
+    if not isinstance(match, dict):
+        errors.add(path + '.match', 'a fwmark service needs the traffic it marks, e.g. '
+                   'match: {protocol: tcp, address: 192.0.2.100, ports: [80, 443]}')
+        return None
+    _unknown_keys(match, MATCH_KEYS, path + '.match', errors)
+    protocol = match.get('protocol', 'tcp')
+    if protocol not in ('tcp', 'udp'):
+        errors.add(path + '.match.protocol', '%r is not tcp or udp' % (protocol,))
+        return None
+    vip = _ip(match.get('address'), path + '.match.address', errors, 'the VIP to mark')
+    ports = match.get('ports')
+    if not isinstance(ports, list) or not ports:
+        errors.add(path + '.match.ports', 'a list of one or more ports is needed, e.g. [80, 443]')
+        return None
+    good = []
+    for i, port in enumerate(ports):
+        number = _port(port, '%s.match.ports[%d]' % (path, i), errors)
+        if number is not None and number in good:
+            errors.add('%s.match.ports[%d]' % (path, i), 'port %d is listed twice' % number)
+        elif number is not None:
+            good.append(number)
+    if vip is None or len(good) != len(ports):
+        return None
+    return {'protocol': protocol, 'address': str(vip), 'family': 'ipv%d' % vip.version,
+            'ports': sorted(good)}
+
+
+def _module_entry(svc, forwarding, servers):
+    """The service in ipvs_table's option names, for the shared IPVS validation."""
+    entry = dict((k, svc[k]) for k in ('protocol', 'address', 'port', 'fwmark', 'scheduler',
+                                       'scheduler_flags', 'persistence_timeout',
+                                       'persistence_netmask', 'one_packet') if k in svc)
+    entry['realservers'] = [dict(s, forwarding=s.get('forwarding') or forwarding) for s in servers]
+    return entry
+
+
+def plan_cluster(services, hostvars, groups):
+    """Validate the description and return {host: plan}; raise ClusterError listing every
+    problem.
+
+    SERVICES is lvs_services; HOSTVARS maps every inventory host to its variables (only
+    lvs_address and lvs_vip_interface are read); GROUPS maps group names to host
+    lists (lvs_directors, lvs_realservers, lvs_routers).
+    """
+    errors = _Errors()
+    hosts = dict((name, _Host(name, hostvars, groups, errors)) for name in sorted(hostvars))
+    directors = [hosts[n] for n in sorted(hosts) if 'director' in hosts[n].roles]
+    for group in GROUPS.values():
+        for name in groups.get(group, ()):
+            if name not in hosts:
+                errors.add('groups.%s' % group, 'host %s has no variables (not in the inventory?)'
+                           % name)
+
+    if services is None:
+        services = []
+    if not isinstance(services, list):
+        errors.add('lvs_services', 'must be a list of services, got %s' % type(services).__name__)
+        services = []
+    if services and not directors:
+        errors.add('groups.lvs_directors', 'no director: put the host that balances the '
+                   'services in the lvs_directors group')
+    if len(directors) > 1:
+        errors.add('groups.lvs_directors', '%d hosts (%s): a VIP can have one owner; without '
+                   'keepalived list one director' % (len(directors), ', '.join(d.name for d in directors)))
+    # Every cluster host's address, checked once: real servers and directors need one;
+    # a router's is optional (it only decides which VIPs need a route).
+    for host in hosts.values():
+        if host.roles and (host.roles != ['router'] or host.raw_address is not None):
+            host.interface_address(errors)
+
+    planned = []          # (index, normalized service, vip text or None, match, servers)
+    seen_keys = {}
+    marked = {}           # (protocol, vip, port) -> fwmark service index
+    for index, svc in enumerate(services):
+        path = _service_path(index)
+        if not isinstance(svc, dict):
+            errors.add(path, 'each service is a mapping (protocol, address, port, realservers...)')
+            continue
+        _unknown_keys(svc, SERVICE_KEYS, path, errors)
+        forwarding = svc.get('forwarding') or 'dr'
+        if forwarding not in FORWARDINGS:
+            errors.add(path + '.forwarding', '%r is not one of nat, dr, tun' % (forwarding,))
+            continue
+        match = None
+        if svc.get('protocol') == 'fwmark':
+            match = _check_match(svc, path, errors)
+        elif 'match' in svc:
+            errors.add(path + '.match', 'only a fwmark service has a match; set protocol: fwmark '
+                       'and fwmark: N, or remove match')
+        servers = svc.get('realservers')
+        if servers is None:
+            servers = []
+        if not isinstance(servers, list):
+            errors.add(path + '.realservers', 'must be a list of real servers')
+            continue
+        resolved = []
+        for rindex, server in enumerate(servers):
+            rpath = '%s.realservers[%d]' % (path, rindex)
+            resolved.append(_resolve_server(server, rpath, hosts, errors))
+        if any(r is None for r in resolved):
+            continue
+        entry = _module_entry(svc, forwarding, [r['entry'] for r in resolved])
+        if match is not None:
+            entry['family'] = match['family']
+        try:
+            wanted = build_wanted_service(entry, path + '.')
+        except IPVSError as exc:
+            # The IPVS validation names the field already (lvs_services[i].x: problem).
+            errors.items.append(str(exc))
+            continue
+        # realservers keeps the listed order (a duplicate was refused above).
+        for res, dest in zip(resolved, wanted['realservers'].values()):
+            res['dest'] = dest
+        key = service_key(wanted)
+        if key in seen_keys:
+            errors.add(path, '%s is also lvs_services[%d]; one entry per service'
+                       % (format_service_key(key), seen_keys[key]))
+            continue
+        seen_keys[key] = index
+        vip = match['address'] if match else wanted['address']
+        if match:
+            if wanted['family'] != match['family']:
+                errors.add(path + '.match.address', 'family differs from the service')
+            for port in match['ports']:
+                mkey = (match['protocol'], vip, port)
+                if mkey in marked:
+                    errors.add(path + '.match.ports', '%s %s:%d is already marked by '
+                               'lvs_services[%d]' % (mkey[0], vip, port, marked[mkey]))
+                marked[mkey] = index
+        planned.append((index, wanted, vip, match, resolved))
+
+    _check_addresses(planned, hosts, directors, errors)
+    # A port both served directly and through a fwmark service: the mark wins in the kernel,
+    # so the plain service would never see a packet.
+    for index, wanted, vip, match, resolved in planned:
+        if not match and (wanted['protocol'], vip, wanted['port']) in marked:
+            errors.add(_service_path(index), '%s %s:%d is also marked by lvs_services[%d]; the '
+                       'fwmark service would take all its packets: remove one'
+                       % (wanted['protocol'], vip, wanted['port'],
+                          marked[(wanted['protocol'], vip, wanted['port'])]))
+    if errors.items:
+        raise ClusterError(errors.items)
+    return _build_plans(planned, hosts, directors)
+
+
+def _resolve_server(server, rpath, hosts, errors):
+    if not isinstance(server, dict):
+        errors.add(rpath, 'each real server is a mapping: {host: rs1} or {address: 192.0.2.50}')
+        return None
+    _unknown_keys(server, REALSERVER_KEYS, rpath, errors)
+    has_host, has_address = server.get('host') is not None, server.get('address') is not None
+    if has_host == has_address:
+        errors.add(rpath, 'name the real server by exactly one of host (an inventory host) or '
+                   'address (a server this inventory does not manage)')
+        return None
+    entry = dict((k, v) for k, v in server.items() if k != 'host')
+    host = None
+    if has_host:
+        name = server['host']
+        if name not in hosts:
+            errors.add(rpath + '.host', '%r is not an inventory host; add it to lvs_realservers '
+                       'or name it by address' % (name,))
+            return None
+        host = hosts[name]
+        if 'realserver' not in host.roles:
+            errors.add(rpath + '.host', '%s is not in the lvs_realservers group, so nothing would '
+                       'set its VIP; add it there' % name)
+            return None
+        iface = host.interface_address(errors)
+        if iface is None:
+            return None
+        entry['address'] = str(iface.ip)
+    return {'entry': entry, 'host': host}
+
+
+def _check_addresses(planned, hosts, directors, errors):
+    director = directors[0] if len(directors) == 1 else None
+    host_addresses = dict((str(h.address.ip), h.name) for h in hosts.values() if h.address)
+    forwarding_of = {}    # (server address, vip) -> (forwarding, path)
+    for index, wanted, vip, match, resolved in planned:
+        path = _service_path(index)
+        if vip in host_addresses:
+            errors.add(path + ('.match.address' if match else '.address'),
+                       '%s is the address of host %s; a VIP must be an address of its own'
+                       % (vip, host_addresses[vip]))
+        for rindex, res in enumerate(resolved):
+            rpath = '%s.realservers[%d]' % (path, rindex)
+            dest = res['dest']
+            fwd = dest['forwarding']
+            if fwd == 'nat' and wanted['family'] == 'ipv6' and res['host'] is not None:
+                errors.add(rpath + '.forwarding', 'NAT reply routing is IPv4 only here; use dr for '
+                           'an IPv6 VIP, or name the real server by address and route it yourself')
+            if fwd == 'tun' and wanted['family'] == 'ipv6':
+                errors.add(rpath + '.forwarding', 'tun carries IPv4 only here (ipip); use dr or nat '
+                           'for an IPv6 VIP')
+            prev = forwarding_of.get((dest['address'], vip))
+            if prev and prev[0] != fwd:
+                errors.add(rpath + '.forwarding', '%s here but %s in %s for the same real server and '
+                           'VIP; a real server takes one forwarding method per VIP'
+                           % (fwd, prev[0], prev[1]))
+            forwarding_of.setdefault((dest['address'], vip), (fwd, rpath))
+            if director is None or director.address is None:
+                continue
+            rs_ip = ipaddress.ip_address(dest['address'])
+            if fwd == 'dr' and rs_ip.version == director.address.version \
+                    and rs_ip not in director.address.network:
+                errors.add(rpath, 'DR: %s is not on the director\'s segment %s (hostvars.%s.'
+                           'lvs_address); DR rewrites only the MAC, so director and real server '
+                           'share a segment: use tun across routers' %
+                           (rs_ip, director.address.network, director.name))
+            if fwd == 'nat' and res['host'] is not None and \
+                    director.address.ip not in res['host'].address.network:
+                errors.add(rpath, 'NAT: the director\'s %s is not on %s\'s segment %s, so its '
+                           'replies cannot be routed back through the director: put the '
+                           'director\'s inside address in hostvars.%s.lvs_address'
+                           % (director.address.ip, res['host'].name, res['host'].address.network,
+                              director.name))
+
+
+def _build_plans(planned, hosts, directors):
+    plans = dict((name, {'roles': sorted(h.roles)}) for name, h in hosts.items())
+    services = [p[1] for p in planned]
+    for d in directors:
+        vips, seen = [], set()
+        for index, wanted, vip, match, resolved in planned:
+            if vip not in seen:
+                seen.add(vip)
+                vips.append({'address': vip, 'prefix': 32 if ':' not in vip else 128,
+                             'interface': d.vip_interface})
+        schedulers = sorted(set(s['scheduler'] for s in services))
+        plans[d.name]['director'] = {
+            'vips': vips,
+            'rules': render_save(services),
+            'kernel_modules': ['ip_vs'] + ['ip_vs_' + s for s in schedulers],
+            'nat': any(dest['forwarding'] == 'nat' for s in services
+                       for dest in s['realservers'].values()),
+            'ipv6': any(s['family'] == 'ipv6' for s in services),
+            'fwmarks': [dict(match, fwmark=wanted['fwmark'])
+                        for index, wanted, vip, match, resolved in planned if match],
+            'address': str(d.address.ip) if d.address else None,
+        }
+    for index, wanted, vip, match, resolved in planned:
+        for res in resolved:
+            host = res['host']
+            if host is None:
+                continue
+            rs = plans[host.name].setdefault('realserver', {'dr_vips': [], 'tun_vips': [],
+                                                            'nat_replies': []})
+            dest = res['dest']
+            fwd = dest['forwarding']
+            if fwd in ('dr', 'tun'):
+                bucket = rs['%s_vips' % fwd]
+                if vip not in bucket:
+                    bucket.append(vip)
+            else:
+                # Port 0: the real server answers from the port the client asked for
+                # (fwmark: the match's ports; a port-0 service: every port, no sport).
+                ports = [dest['port']] if dest['port'] else (match['ports'] if match else [0])
+                protocol = match['protocol'] if match else wanted['protocol']
+                for port in ports:
+                    reply = {'from': str(host.address.ip), 'protocol': protocol, 'port': port,
+                             'via': str(directors[0].address.ip)}
+                    if reply not in rs['nat_replies']:
+                        rs['nat_replies'].append(reply)
+    for name, host in hosts.items():
+        if 'realserver' in host.roles:
+            rs = plans[name].setdefault('realserver', {'dr_vips': [], 'tun_vips': [],
+                                                       'nat_replies': []})
+            rs['arp_interfaces'] = ['lo'] + (['tunl0'] if rs['tun_vips'] else [])
+            rs['nat_table'] = NAT_TABLE
+            rs['nat_priority'] = NAT_RULE_PRIORITY
+        if 'router' in host.roles:
+            plans[name]['router'] = _router_plan(host, planned, directors)
+    return plans
+
+
+def _router_plan(host, planned, directors):
+    """A router between clients and the cluster forwards; a VIP outside its own segment is
+    routed to the director; with DR or TUN, replies carry the VIP as source from another
+    segment, so reverse-path filtering must be loose."""
+    routes = []
+    director = directors[0] if directors else None
+    for index, wanted, vip, match, resolved in planned:
+        vip_ip = ipaddress.ip_address(vip)
+        if host.address is not None and director is not None and director.address is not None \
+                and vip_ip not in host.address.network:
+            route = {'to': '%s/%d' % (vip, vip_ip.max_prefixlen), 'via': str(director.address.ip)}
+            if route not in routes:
+                routes.append(route)
+    direct = any(d['forwarding'] in ('dr', 'tun') for p in planned for d in p[1]['realservers'].values())
+    return {'routes': routes, 'rp_filter': 2 if direct else None,
+            'ipv6': any(p[1]['family'] == 'ipv6' for p in planned)}
