@@ -179,10 +179,8 @@ def test_missing_content_is_refused(tmp_path, capsys):
     assert tree(tmp_path) == {}
 
 
-# Known gaps (found while writing these tests): strict xfail, so a fix shows up here.
+# Gaps found while writing these tests, fixed since: kept as regression tests.
 
-@pytest.mark.xfail(strict=True, reason='validate gets the temp path unquoted: run_command '
-                   'splits a path with a space into two arguments')
 def test_validate_with_a_space_in_the_path(tmp_path, capsys):
     target = tmp_path / 'with space' / 'rules'
     target.parent.mkdir()
@@ -192,8 +190,6 @@ def test_validate_with_a_space_in_the_path(tmp_path, capsys):
     assert target.read_text() == 'ok\n'
 
 
-@pytest.mark.xfail(strict=True, reason='missing parent directories are made before validation '
-                   'and stay when it fails')
 def test_failing_validate_leaves_no_new_directory(tmp_path, capsys):
     code, result = run(capsys, [{'path': str(tmp_path / 'new' / 'rules'), 'content': 'x\n',
                                  'validate': 'false %s'}])
