@@ -1,7 +1,7 @@
 """The IPVS message codec: what encode_op packs is what the dump decoders read back.
 
 Pure byte-level logic.  That the kernel accepts these bytes is proven in the lab
-(tests/integration, tests/lab/traffic, bench/ipvs_table_load.py against ipvsadm-save).
+(tests/integration, the Molecule scenarios, bench/ipvs_table_load.py against ipvsadm-save).
 """
 import struct
 

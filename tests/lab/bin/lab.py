@@ -18,6 +18,7 @@ Commands (`lab` is a shell front end; `exec` never pays for a Python start):
   lab inventory TOPOLOGY     Ansible inventory (YAML) for the topology's hosts
   lab ls                     list hosts and their state
 """
+import hashlib
 import json
 import os
 import secrets
@@ -110,7 +111,12 @@ def plumb(name, spec):
         bridge = ensure_segment(nic["segment"])
         # netns deletion is asynchronous: a fresh peer name every time, never reused.
         peer = "v" + secrets.token_hex(5)
-        sh("ip", "link", "add", peer, "type", "veth", "peer", "name", nic["name"], "netns", ns)
+        # A NIC keeps its MAC across a reboot, as hardware does: neighbours' ARP caches
+        # stay valid (a fresh MAC would blackhole them until their entries expire).
+        mac = "02:" + ":".join(hashlib.sha256(("%s/%s" % (name, nic["name"])).encode())
+                                .hexdigest()[i:i + 2] for i in range(0, 10, 2))
+        sh("ip", "link", "add", peer, "type", "veth", "peer", "name", nic["name"], "address", mac,
+           "netns", ns)
         sh("ip", "link", "set", peer, "master", bridge, "up")
         if nic.get("address"):
             sh("ip", "-n", ns, "addr", "add", nic["address"], "dev", nic["name"])

@@ -1,0 +1,106 @@
+"""Checks shared by the cluster scenarios' verifiers (nat, dr, dr-routed, tun).
+
+Every check asks an independent oracle on the hosts themselves: curl from the client,
+ipvsadm -S -n, ip, /proc/sys, nft; never the collection's own code. Hosts are reached
+through testinfra: the lab's backend (lab exec) or podman's (LVS_MOLECULE_HOSTS=podman).
+"""
+import collections
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+import testinfra
+
+PROJECT = os.environ['MOLECULE_PROJECT_DIRECTORY']
+sys.path.insert(0, os.path.join(PROJECT, 'tests', 'lab', 'plugins', 'testinfra'))
+import lvs_lab  # noqa: E402  pylint: disable=wrong-import-position
+
+lvs_lab.register()
+LAB = os.path.join(PROJECT, 'tests', 'lab', 'bin', 'lab')
+FLAVOUR = os.environ.get('LVS_MOLECULE_HOSTS') or 'lab'
+
+# What the roles own on a host, and the kernel state they set: a host is "unchanged" when
+# all of it reads the same.
+SNAPSHOT = r'''
+ip -o addr; ip route; ip rule; ip route show table all | grep -v '^local\|^broadcast' || true
+ipvsadm -S -n 2>/dev/null || true
+nft list ruleset 2>/dev/null || true
+for k in ipv4/ip_forward ipv4/conf/all/arp_ignore ipv4/conf/all/arp_announce \
+         ipv4/conf/lo/arp_ignore ipv4/conf/lo/arp_announce ipv4/conf/all/rp_filter \
+         ipv4/conf/default/rp_filter ipv4/vs/expire_nodest_conn ipv4/vs/expire_quiescent_template; do
+    echo "$k=$(cat /proc/sys/net/$k 2>/dev/null)"
+done
+find /etc/lvs-cluster /etc/sysctl.d /etc/init.d/lvs-cluster /etc/systemd/system/lvs-cluster.service \
+    /etc/rc2.d -maxdepth 1 \( -type f -o -type l \) 2>/dev/null | sort | xargs -r md5sum 2>&1
+'''
+
+
+def host(name):
+    return testinfra.get_host(lvs_lab.hostspec(name))
+
+
+def sh(name, command):
+    return host(name).check_output(command)
+
+
+def requests(vip, port=80, count=12):
+    """COUNT requests from the client, each a new connection; answers by real server."""
+    out = sh('client', 'for i in $(seq %d); do curl -s --max-time 3 http://%s:%d/ || echo TIMEOUT; done'
+             % (count, vip, port))
+    return collections.Counter(out.split())
+
+
+def assert_split_2_to_1(vip, port=80):
+    """wrr with weights 2:1: 12 requests split 8:4 (within 1), none lost."""
+    counts = requests(vip, port)
+    assert sum(counts.values()) == 12 and 'TIMEOUT' not in counts, counts
+    assert abs(counts['rs1'] - 8) <= 1 and abs(counts['rs2'] - 4) <= 1, counts
+
+
+def table():
+    """The director's table as ipvsadm-save -n writes it (trailing newline kept)."""
+    return host('director').run('ipvsadm -S -n').stdout
+
+
+def sysctl(name, key):
+    return sh(name, 'cat /proc/sys/%s' % key.replace('.', '/')).strip()
+
+
+def addresses(name, device):
+    return sh(name, 'ip -o addr show dev %s' % device)
+
+
+def reboot(name):
+    """Power the host off and on: runtime state is lost, files and enabled services stay.
+    Only lab hosts boot (a podman container has no init running our service)."""
+    if FLAVOUR != 'lab':
+        pytest.skip('reboot needs lab hosts (podman containers run no init)')
+    subprocess.run([LAB, 'stop', name], check=True)
+    subprocess.run([LAB, 'start', name], check=True)
+
+
+def snapshot(names):
+    return dict((name, sh(name, SNAPSHOT)) for name in names)
+
+
+def site(*args, extra_vars=None):
+    """Run playbooks/site.yml on the scenario's inventory (Molecule's: hosts and the
+    example inventory's groups and vars). Returns (exit code, output)."""
+    inventory = os.path.dirname(os.environ['MOLECULE_INVENTORY_FILE'])
+    argv = ['ansible-playbook', '-i', inventory, os.path.join(PROJECT, 'playbooks', 'site.yml')]
+    if extra_vars is not None:
+        argv += ['-e', json.dumps(extra_vars)]
+    proc = subprocess.run(argv + list(args), capture_output=True, text=True, check=False)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def wait_for(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.5)
+    raise AssertionError('timed out after %ds waiting for %s' % (timeout, what))

@@ -1,0 +1,41 @@
+"""TUN (seeds 003, 004), built by playbooks/site.yml from playbooks/inventories/tun: the
+real servers sit behind a router; the director tunnels requests to them (ipip), they
+answer the client directly."""
+import cluster_checks as c
+
+VIP = '192.0.2.100'
+TABLE = ('-A -t 192.0.2.100:80 -s wrr\n'
+         '-a -t 192.0.2.100:80 -r 198.51.100.11:80 -i -w 2 --tun-type ipip\n'
+         '-a -t 192.0.2.100:80 -r 198.51.100.12:80 -i -w 1 --tun-type ipip\n')
+
+
+def test_requests_through_the_vip_split_2_to_1():
+    c.assert_split_2_to_1(VIP)
+
+
+def test_director_table_is_the_declaration():
+    assert c.table() == TABLE
+
+
+def test_real_servers_hold_the_vip_on_tunl0_with_rp_filter_off_and_arp_suppressed():
+    for rs in ('rs1', 'rs2'):
+        tunl0 = c.addresses(rs, 'tunl0')
+        assert ' %s/32 ' % VIP in tunl0
+        assert 'UP' in c.sh(rs, 'ip link show tunl0').split('>')[0]
+        assert c.sysctl(rs, 'net.ipv4.conf.tunl0.rp_filter') == '0'
+        assert c.sysctl(rs, 'net.ipv4.conf.all.rp_filter') == '0'
+        assert c.sysctl(rs, 'net.ipv4.conf.all.arp_ignore') == '1'
+
+
+def test_router_forwards_with_loose_reverse_path_filtering():
+    assert c.sysctl('router', 'net.ipv4.ip_forward') == '1'
+    assert c.sysctl('router', 'net.ipv4.conf.all.rp_filter') == '2'
+
+
+def test_after_a_reboot_of_the_director_and_a_real_server_traffic_flows_without_ansible():
+    c.reboot('director')
+    c.reboot('rs1')
+    assert c.table() == TABLE
+    assert ' %s/32 ' % VIP in c.addresses('rs1', 'tunl0')
+    assert c.sysctl('rs1', 'net.ipv4.conf.tunl0.rp_filter') == '0'
+    c.assert_split_2_to_1(VIP)
