@@ -60,6 +60,12 @@ def assert_split_2_to_1(vip, port=80):
     assert abs(counts['rs1'] - 8) <= 1 and abs(counts['rs2'] - 4) <= 1, counts
 
 
+def serve(name, *ports):
+    """The application's part: the real server also answers HTTP (its name) on PORTS."""
+    for port in ports:
+        sh(name, 'busybox httpd -p %d -h /srv/www' % port)
+
+
 def table():
     """The director's table as ipvsadm-save -n writes it (trailing newline kept)."""
     return host('director').run('ipvsadm -S -n').stdout

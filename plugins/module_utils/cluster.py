@@ -327,6 +327,12 @@ def _check_addresses(planned, hosts, directors, errors):
             rpath = '%s.realservers[%d]' % (path, rindex)
             dest = res['dest']
             fwd = dest['forwarding']
+            if match and wanted['persistence_timeout'] and dest['port']:
+                # ip_vs_sched_persist() forwards to the port the client asked for: the real
+                # server's port is ignored, so a "mapped" port would silently not be.
+                errors.add(rpath + '.port', 'a persistent fwmark service sends each connection to '
+                           'the port the client asked for (the kernel ignores a real server port): '
+                           'remove port and let the real server listen on match.ports')
             if fwd == 'nat' and wanted['family'] == 'ipv6' and res['host'] is not None:
                 errors.add(rpath + '.forwarding', 'NAT reply routing is IPv4 only here; use dr for '
                            'an IPv6 VIP, or name the real server by address and route it yourself')

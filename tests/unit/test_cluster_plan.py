@@ -52,8 +52,8 @@ def test_nat_director():
         '-a -t 203.0.113.100:80 -r 198.51.100.11:80 -m -w 2\n'
         '-a -t 203.0.113.100:80 -r 198.51.100.12:80 -m -w 1\n'
         '-A -f 10 -s rr -p 600\n'
-        '-a -f 10 -r 198.51.100.11:80 -m -w 1\n'
-        '-a -f 10 -r 198.51.100.12:80 -m -w 1\n')
+        '-a -f 10 -r 198.51.100.11:0 -m -w 1\n'
+        '-a -f 10 -r 198.51.100.12:0 -m -w 1\n')
     # Both services share the one VIP: it is put up once, on the public NIC.
     assert director['director']['vips'] == [
         {'address': '203.0.113.100', 'prefix': 32, 'interface': 'eth0'}]
@@ -74,9 +74,11 @@ def test_nat_realservers(host, address):
     rs = plan['realserver']
     assert rs['dr_vips'] == []
     assert rs['tun_vips'] == []
-    # web (:80) and shop (8080/8443 mapped to :80) both answer from port 80: one route.
+    # web answers from :80, the persistent fwmark service from the ports the client asked for.
     assert rs['nat_replies'] == [
-        {'from': address, 'protocol': 'tcp', 'port': 80, 'via': '198.51.100.1'}]
+        {'from': address, 'protocol': 'tcp', 'port': 80, 'via': '198.51.100.1'},
+        {'from': address, 'protocol': 'tcp', 'port': 8080, 'via': '198.51.100.1'},
+        {'from': address, 'protocol': 'tcp', 'port': 8443, 'via': '198.51.100.1'}]
     assert rs['arp_interfaces'] == ['lo']
     assert rs['nat_table'] == 240
     assert rs['nat_priority'] == 31000
@@ -237,6 +239,8 @@ def bad(case_id, path, word, services=None, hosts=None, groups=None):
 
 
 BAD = [
+    bad('persistent-fwmark-port-mapping', 'lvs_services[0].realservers[0].port', 'listen on match.ports',
+        [marked(forwarding='nat', realservers=[{'host': 'rs1', 'port': 80}])]),
     # The VIP and port of a service.
     bad('vip-missing', 'lvs_services[0].address', 'virtual IP',
         [web(address=None)]),
