@@ -12,8 +12,8 @@ short_description: Check the whole cluster description on the controller and der
 version_added: 0.2.0
 description:
   - Reads C(lvs_services) and the groups C(lvs_directors), C(lvs_realservers) and C(lvs_routers) with each
-    member's C(lvs_address), C(lvs_vip_interface) and C(lvs_routes), validates all of it and sets the fact
-    C(lvs_plan) on the host: what the director, real server and router roles apply there.
+    member's C(lvs_address) and C(lvs_vip_interface), validates all of it and sets the fact
+    C(lvs_plan) on the host, which says what the director, real server and router roles apply there.
   - Runs on the controller only and touches no host. Every problem found is listed, each naming its variable
     path (for example C(lvs_services[1].realservers[0].port)) and the fix; the task then fails on every host,
     so a play with C(any_errors_fatal) stops before any host is changed.
@@ -27,7 +27,9 @@ attributes:
     description: Changes nothing in any mode.
   diff_mode:
     support: none
+    description: Nothing to show; it changes nothing.
   platform:
+    support: full
     platforms: all
     description: Runs on the controller.
 notes:

@@ -14,7 +14,7 @@ description:
   - Makes each listed file hold exactly the given content and mode, owned by root, the way
     M(ansible.builtin.copy) with O(ansible.builtin.copy#module:content) does, but for several files in one module
     run. The director, realserver and router roles write their generated files (sysctl.d, IPVS rules, the fwmark
-    ruleset, the boot script and its service) with it: under emulation every module run costs seconds.
+    ruleset, the boot script and its service) with it, because every module run costs seconds under emulation.
   - Each file is read first and written only when its content or mode differs, through a temporary file in the same
     directory that is validated (O(files[].validate)) before it atomically replaces the old one.
   - Every file is validated before any file is replaced, so one bad file changes none.
@@ -53,6 +53,7 @@ attributes:
     support: full
     description: One diff per changed file.
   platform:
+    support: full
     platforms: posix
     description: Any POSIX host.
 '''

@@ -113,8 +113,8 @@ def plumb(name, spec):
         peer = "v" + secrets.token_hex(5)
         # A NIC keeps its MAC across a reboot, as hardware does: neighbours' ARP caches
         # stay valid (a fresh MAC would blackhole them until their entries expire).
-        mac = "02:" + ":".join(hashlib.sha256(("%s/%s" % (name, nic["name"])).encode())
-                                .hexdigest()[i:i + 2] for i in range(0, 10, 2))
+        digest = hashlib.sha256(("%s/%s" % (name, nic["name"])).encode()).hexdigest()
+        mac = "02:" + ":".join(digest[i:i + 2] for i in range(0, 10, 2))
         sh("ip", "link", "add", peer, "type", "veth", "peer", "name", nic["name"], "address", mac,
            "netns", ns)
         sh("ip", "link", "set", peer, "master", bridge, "up")
