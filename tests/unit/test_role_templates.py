@@ -1,0 +1,81 @@
+"""The roles' templates rendered for the example inventories' plans (host-only).
+
+What the kernel then does with them is proven in the lab (the Molecule scenarios); here:
+the generated boot script is valid sh and carries each derived fact once, the nftables
+ruleset marks exactly the planned ports, the sysctl files hold the explained keys.
+"""
+import os
+import subprocess
+
+import jinja2
+import pytest
+import yaml
+
+from test_cluster_plan import plan_of
+
+ROLES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), 'roles')
+TEMPLATES = os.path.join(ROLES, 'common', 'templates')
+
+
+def render(name, plan, **extra):
+    with open(os.path.join(TEMPLATES, name)) as handle:
+        source = handle.read()
+    variables = {'lvs_plan': plan, 'lvs_conf_dir': '/etc/lvs-cluster', 'inventory_hostname': 'h'}
+    for role in ('director', 'router'):
+        with open(os.path.join(ROLES, role, 'defaults', 'main.yml')) as handle:
+            variables.update(yaml.safe_load(handle) or {})
+    variables.update(extra)
+    # The template module's Jinja settings (trim_blocks); these templates use only
+    # Jinja's own filters, so plain Jinja renders them as Ansible does.
+    env = jinja2.Environment(trim_blocks=True, undefined=jinja2.StrictUndefined)
+    return env.from_string(source).render(variables)
+
+
+@pytest.mark.parametrize('inventory', ['nat', 'dr', 'dr-routed', 'tun'])
+def test_every_host_boot_script_is_valid_sh(inventory, tmp_path):
+    for host, plan in plan_of(inventory).items():
+        script = tmp_path / (host + '.sh')
+        script.write_text(render('lvs-cluster.sh.j2', plan))
+        proc = subprocess.run(['sh', '-n', str(script)], capture_output=True, text=True, check=False)
+        assert proc.returncode == 0, (inventory, host, proc.stderr)
+
+
+def test_director_boot_restores_vip_and_table_and_loads_the_schedulers():
+    script = render('lvs-cluster.sh.j2', plan_of('dr')['director'])
+    assert 'for m in ip_vs ip_vs_wrr; do' in script
+    assert 'ip addr replace 192.0.2.100/32 dev eth0' in script
+    assert 'ipvsadm-restore < "$conf/ipvs.rules"' in script
+
+
+def test_nat_real_server_rules_name_each_reply_port_and_the_director():
+    script = render('lvs-cluster.sh.j2', plan_of('nat')['rs1'])
+    for port in (80, 8080, 8443):
+        assert 'from 198.51.100.11 ipproto tcp sport %d lookup 240' % port in script
+    assert 'ip -4 route replace default via 198.51.100.1 table 240' in script
+
+
+def test_tun_real_server_boot_puts_the_vip_on_tunl0_and_loads_ipip():
+    script = render('lvs-cluster.sh.j2', plan_of('tun')['rs1'])
+    assert 'for m in ipip; do' in script
+    assert 'ip addr replace 192.0.2.100/32 dev tunl0' in script
+    assert 'ip link set tunl0 up' in script
+
+
+def test_fwmark_ruleset_marks_the_planned_ports():
+    ruleset = render('fwmark.nft.j2', plan_of('nat')['director'])
+    assert ruleset.count('ip daddr 203.0.113.100 tcp dport { 8080, 8443 } meta mark set 10') == 2
+    assert 'delete table inet lvs_cluster' in ruleset
+
+
+def test_director_sysctls_forward_only_for_nat():
+    assert 'net.ipv4.ip_forward = 1' in render('director-sysctl.conf.j2', plan_of('nat')['director'])
+    dr = render('director-sysctl.conf.j2', plan_of('dr')['director'])
+    assert 'ip_forward' not in dr
+    assert 'net.ipv4.vs.expire_nodest_conn = 1' in dr
+    assert 'net.ipv4.vs.expire_quiescent_template = 1' in dr
+
+
+def test_router_sysctls_loose_rp_filter_for_tun():
+    text = render('router-sysctl.conf.j2', plan_of('tun')['router'])
+    assert 'net.ipv4.ip_forward = 1' in text
+    assert 'net.ipv4.conf.all.rp_filter = 2' in text
