@@ -17,7 +17,7 @@ import ipaddress
 import re
 
 from ansible_collections.lvs.cluster.plugins.module_utils.ipvs import (
-    IPVSError, build_wanted_service, render_save, service_key, format_service_key,
+    IPVSError, build_wanted_service, format_service_key, normalize_address, render_save, service_key,
 )
 
 GROUPS = {'director': 'lvs_directors', 'realserver': 'lvs_realservers', 'router': 'lvs_routers'}
@@ -76,16 +76,16 @@ def _interface_address(value, path, errors):
     return iface
 
 
-def _ip(value, path, errors, what='an IP address'):
+def _vip(value, path, errors):
+    """A fwmark match's VIP, through the modules' own address validation."""
     try:
-        if isinstance(value, bool) or value is None:
-            raise ValueError
-        address = ipaddress.ip_address(str(value).strip())
-    except ValueError:
-        errors.add(path, '%r is not %s (host names are not resolved)' % (value, what))
+        text = normalize_address(value, path)[1]
+    except IPVSError as exc:
+        errors.items.append('%s (the VIP to mark)' % exc)
         return None
-    if address.is_multicast or address.is_unspecified or address.is_loopback:
-        errors.add(path, '%s is not a usable unicast address' % address)
+    address = ipaddress.ip_address(text)
+    if address.is_loopback:
+        errors.add(path, '%s is not a usable VIP (loopback)' % address)
         return None
     return address
 
@@ -119,16 +119,12 @@ class _Host(object):
             errors.add('hostvars.%s.lvs_vip_interface' % name,
                        '%r is not an interface name (as ip link shows it, e.g. eth0)'
                        % (self.vip_interface,))
-        self.raw_address = hv.get('lvs_address')
+        # Real servers and directors need an address; a router's is optional (it only
+        # decides which VIPs need a route); hosts outside the cluster groups have none.
+        raw = hv.get('lvs_address')
         self.address = None
-        self._checked = False
-
-    def interface_address(self, errors):
-        if not self._checked:
-            self._checked = True
-            self.address = _interface_address(self.raw_address,
-                                              'hostvars.%s.lvs_address' % self.name, errors)
-        return self.address
+        if self.roles and (self.roles != ['router'] or raw is not None):
+            self.address = _interface_address(raw, 'hostvars.%s.lvs_address' % name, errors)
 
 
 def _service_path(index):
@@ -147,7 +143,7 @@ def _check_match(svc, path, errors):
     if protocol not in ('tcp', 'udp'):
         errors.add(path + '.match.protocol', '%r is not tcp or udp' % (protocol,))
         return None
-    vip = _ip(match.get('address'), path + '.match.address', errors, 'the VIP to mark')
+    vip = _vip(match.get('address'), path + '.match.address', errors)
     ports = match.get('ports')
     if not isinstance(ports, list) or not ports:
         errors.add(path + '.match.ports', 'a list of one or more ports is needed, e.g. [80, 443]')
@@ -202,11 +198,6 @@ def plan_cluster(services, hostvars, groups):
     if len(directors) > 1:
         errors.add('groups.lvs_directors', '%d hosts (%s): a VIP can have one owner; without '
                    'keepalived list one director' % (len(directors), ', '.join(d.name for d in directors)))
-    # Every cluster host's address, checked once: real servers and directors need one;
-    # a router's is optional (it only decides which VIPs need a route).
-    for host in hosts.values():
-        if host.roles and (host.roles != ['router'] or host.raw_address is not None):
-            host.interface_address(errors)
 
     planned = []          # (index, normalized service, vip text or None, match, servers)
     seen_keys = {}
@@ -306,10 +297,9 @@ def _resolve_server(server, rpath, hosts, errors):
             errors.add(rpath + '.host', '%s is not in the lvs_realservers group, so nothing would '
                        'set its VIP; add it there' % name)
             return None
-        iface = host.interface_address(errors)
-        if iface is None:
+        if host.address is None:     # already reported as hostvars.NAME.lvs_address
             return None
-        entry['address'] = str(iface.ip)
+        entry['address'] = str(host.address.ip)
     return {'entry': entry, 'host': host}
 
 
