@@ -11,7 +11,9 @@ from ansible_collections.lvs.cluster.plugins.module_utils.cluster import (
     GROUPS, ClusterError, plan_cluster,
 )
 
-HOST_VARS = ('lvs_address', 'lvs_vip_interface', 'lvs_routes')
+HOST_VARS = ('lvs_address', 'lvs_vip_interface', 'lvs_interface', 'lvs_vrrp_priority')
+# Cluster-wide variables: every host must see the same value (group_vars/all).
+CLUSTER_VARS = ('lvs_services', 'lvs_keepalived')
 
 
 class ActionModule(ActionBase):
@@ -25,6 +27,7 @@ class ActionModule(ActionBase):
         groups = dict((g, list(task_vars.get('groups', {}).get(g, []))) for g in GROUPS.values())
         me = task_vars.get('inventory_hostname')
         services = task_vars.get('lvs_services', [])
+        keepalived = task_vars.get('lvs_keepalived')
         cluster_hosts = sorted(set(h for names in groups.values() for h in names) | {me})
         problems = []
         inventory = {}
@@ -33,13 +36,16 @@ class ActionModule(ActionBase):
                 continue
             hv = hostvars[name]
             inventory[name] = dict((k, hv.get(k)) for k in HOST_VARS)
-            theirs = hv.get('lvs_services', [])
-            if name != me and theirs != services:
-                problems.append('hostvars.%s.lvs_services: differs from %s\'s; the cluster has one '
-                                'description: set lvs_services once, in group_vars/all'
-                                % (name, me))
+            for var in CLUSTER_VARS:
+                if name != me and hv.get(var) != task_vars.get(var):
+                    problems.append('hostvars.%s.%s: differs from %s\'s; the cluster has one '
+                                    'description: set %s once, in group_vars/all'
+                                    % (name, var, me, var))
+        if isinstance(keepalived, dict) and keepalived.get('auth_pass') is not None:
+            # A vaulted secret arrives as a vault object: validate its text.
+            keepalived = dict(keepalived, auth_pass=str(keepalived['auth_pass']))
         try:
-            plans = plan_cluster(services, inventory, groups)
+            plans = plan_cluster(services, inventory, groups, keepalived)
         except ClusterError as exc:
             problems.extend(exc.errors)
         if problems:

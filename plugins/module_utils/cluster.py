@@ -16,6 +16,7 @@ __metaclass__ = type
 import ipaddress
 import re
 
+from ansible_collections.lvs.cluster.plugins.module_utils import keepalived as ka
 from ansible_collections.lvs.cluster.plugins.module_utils.ipvs import (
     IPVSError, build_wanted_service, format_service_key, normalize_address, render_save, service_key,
 )
@@ -24,9 +25,9 @@ GROUPS = {'director': 'lvs_directors', 'realserver': 'lvs_realservers', 'router'
 
 SERVICE_KEYS = ('name', 'protocol', 'address', 'port', 'fwmark', 'match', 'scheduler',
                 'scheduler_flags', 'persistence_timeout', 'persistence_netmask', 'one_packet',
-                'forwarding', 'realservers')
+                'forwarding', 'realservers') + ka.SERVICE_KEYS
 REALSERVER_KEYS = ('host', 'address', 'port', 'weight', 'forwarding', 'upper_threshold',
-                   'lower_threshold')
+                   'lower_threshold', 'tun_type', 'tun_port', 'tun_csum')
 MATCH_KEYS = ('protocol', 'address', 'ports')
 FORWARDINGS = ('nat', 'dr', 'tun')
 
@@ -115,10 +116,14 @@ class _Host(object):
             errors.add('hostvars.%s' % name, 'expected the host\'s variables (a mapping)')
             hv = {}
         self.vip_interface = hv.get('lvs_vip_interface') or 'eth0'
-        if not _IFNAME.match(str(self.vip_interface)):
-            errors.add('hostvars.%s.lvs_vip_interface' % name,
-                       '%r is not an interface name (as ip link shows it, e.g. eth0)'
-                       % (self.vip_interface,))
+        # The interface holding lvs_address: VRRP and connection sync run there.
+        self.interface = hv.get('lvs_interface') or self.vip_interface
+        for key, value in (('lvs_vip_interface', self.vip_interface),
+                           ('lvs_interface', self.interface)):
+            if not _IFNAME.match(str(value)):
+                errors.add('hostvars.%s.%s' % (name, key),
+                           '%r is not an interface name (as ip link shows it, e.g. eth0)' % (value,))
+        self.vrrp_priority = hv.get('lvs_vrrp_priority')
         # Real servers and directors need an address; a router's is optional (it only
         # decides which VIPs need a route); hosts outside the cluster groups have none.
         raw = hv.get('lvs_address')
@@ -170,17 +175,21 @@ def _module_entry(svc, forwarding, servers):
     return entry
 
 
-def plan_cluster(services, hostvars, groups):
+def plan_cluster(services, hostvars, groups, keepalived=None):
     """Validate the description and return {host: plan}; raise ClusterError listing every
     problem.
 
     SERVICES is lvs_services; HOSTVARS maps every inventory host to its variables (only
-    lvs_address and lvs_vip_interface are read); GROUPS maps group names to host
-    lists (lvs_directors, lvs_realservers, lvs_routers).
+    lvs_address, lvs_vip_interface, lvs_interface and lvs_vrrp_priority are read); GROUPS
+    maps group names to host lists (lvs_directors, lvs_realservers, lvs_routers), in
+    inventory order (the directors' order gives their VRRP priorities); KEEPALIVED is
+    lvs_keepalived (HA settings; on by itself for two or more directors).
     """
     errors = _Errors()
     hosts = dict((name, _Host(name, hostvars, groups, errors)) for name in sorted(hostvars))
-    directors = [hosts[n] for n in sorted(hosts) if 'director' in hosts[n].roles]
+    order = [n for n in groups.get(GROUPS['director'], ()) if n in hosts]
+    directors = [hosts[n] for n in order] + [hosts[n] for n in sorted(hosts)
+                                              if 'director' in hosts[n].roles and n not in order]
     for group in GROUPS.values():
         for name in groups.get(group, ()):
             if name not in hosts:
@@ -195,11 +204,11 @@ def plan_cluster(services, hostvars, groups):
     if services and not directors:
         errors.add('groups.lvs_directors', 'no director: put the host that balances the '
                    'services in the lvs_directors group')
-    if len(directors) > 1:
-        errors.add('groups.lvs_directors', '%d hosts (%s): a VIP can have one owner; without '
-                   'keepalived list one director' % (len(directors), ', '.join(d.name for d in directors)))
+    ha = ka.settings(keepalived, directors, errors)
+    prios = ka.priorities(directors, errors) if ha else {}
 
     planned = []          # (index, normalized service, vip text or None, match, servers)
+    virtual_servers = {}  # index -> keepalived virtual_server (keepalived mode)
     seen_keys = {}
     marked = {}           # (protocol, vip, port) -> fwmark service index
     for index, svc in enumerate(services):
@@ -258,9 +267,10 @@ def plan_cluster(services, hostvars, groups):
                     errors.add(path + '.match.ports', '%s %s:%d is already marked by '
                                'lvs_services[%d]' % (mkey[0], vip, port, marked[mkey]))
                 marked[mkey] = index
+        virtual_servers[index] = ka.virtual_server(svc, wanted, match, path, errors, ha is not None)
         planned.append((index, wanted, vip, match, resolved))
 
-    _check_addresses(planned, hosts, directors, errors)
+    _check_addresses(planned, hosts, directors, errors, ha)
     # A port both served directly and through a fwmark service: the mark wins in the kernel,
     # so the plain service would never see a packet.
     for index, wanted, vip, match, resolved in planned:
@@ -271,7 +281,7 @@ def plan_cluster(services, hostvars, groups):
                           marked[(wanted['protocol'], vip, wanted['port'])]))
     if errors.items:
         raise ClusterError(errors.items)
-    return _build_plans(planned, hosts, directors)
+    return _build_plans(planned, hosts, directors, ha, prios, virtual_servers)
 
 
 def _resolve_server(server, rpath, hosts, errors):
@@ -303,10 +313,33 @@ def _resolve_server(server, rpath, hosts, errors):
     return {'entry': entry, 'host': host}
 
 
-def _check_addresses(planned, hosts, directors, errors):
-    director = directors[0] if len(directors) == 1 else None
+def _nat_gateway(directors, ha):
+    """The address NAT real servers send their replies to: the director's own, or with
+    several directors the gateway VIP keepalived moves with the client VIPs."""
+    if ha and ha['nat_gateway'] is not None:
+        return ha['nat_gateway']
+    if len(directors) == 1 and directors[0].address is not None:
+        return directors[0].address.ip
+    return None
+
+
+def _check_addresses(planned, hosts, directors, errors, ha):
     host_addresses = dict((str(h.address.ip), h.name) for h in hosts.values() if h.address)
+    gateway = _nat_gateway(directors, ha)
+    vips = set(p[2] for p in planned)
+    if ha and ha['nat_gateway'] is not None:
+        where = str(ha['nat_gateway'])
+        if where in host_addresses or where in vips:
+            errors.add('lvs_keepalived.nat_gateway', '%s is already %s; the gateway is an address '
+                       'of its own' % (where, 'host %s\'s address' % host_addresses[where]
+                                       if where in host_addresses else 'a service VIP'))
+        for d in directors:
+            if d.address is not None and ha['nat_gateway'] not in d.address.network:
+                errors.add('lvs_keepalived.nat_gateway', '%s is not on %s\'s segment %s (hostvars.'
+                           '%s.lvs_address): the gateway VIP goes up on lvs_interface, beside '
+                           'lvs_address' % (where, d.name, d.address.network, d.name))
     forwarding_of = {}    # (server address, vip) -> (forwarding, path)
+    nat_needs_gateway = None
     for index, wanted, vip, match, resolved in planned:
         path = _service_path(index)
         if vip in host_addresses:
@@ -326,6 +359,10 @@ def _check_addresses(planned, hosts, directors, errors):
             if fwd == 'nat' and wanted['family'] == 'ipv6' and res['host'] is not None:
                 errors.add(rpath + '.forwarding', 'NAT reply routing is IPv4 only here; use dr for '
                            'an IPv6 VIP, or name the real server by address and route it yourself')
+            if fwd == 'tun' and res['host'] is not None and dest.get('tun_type') not in (None, 'ipip'):
+                errors.add(rpath + '.tun_type', 'the realserver role sets up ipip (tunl0) only; for %s '
+                           'name the real server by address and set up its decapsulation yourself'
+                           % dest['tun_type'])
             if fwd == 'tun' and wanted['family'] == 'ipv6':
                 errors.add(rpath + '.forwarding', 'tun carries IPv4 only here (ipip); use dr or nat '
                            'for an IPv6 VIP')
@@ -335,27 +372,45 @@ def _check_addresses(planned, hosts, directors, errors):
                            'VIP; a real server takes one forwarding method per VIP'
                            % (fwd, prev[0], prev[1]))
             forwarding_of.setdefault((dest['address'], vip), (fwd, rpath))
-            if director is None or director.address is None:
-                continue
             rs_ip = ipaddress.ip_address(dest['address'])
-            if fwd == 'dr' and rs_ip.version == director.address.version \
-                    and rs_ip not in director.address.network:
-                errors.add(rpath, 'DR: %s is not on the director\'s segment %s (hostvars.%s.'
-                           'lvs_address); DR rewrites only the MAC, so director and real server '
-                           'share a segment: use tun across routers' %
-                           (rs_ip, director.address.network, director.name))
-            if fwd == 'nat' and res['host'] is not None and \
-                    director.address.ip not in res['host'].address.network:
-                errors.add(rpath, 'NAT: the director\'s %s is not on %s\'s segment %s, so its '
-                           'replies cannot be routed back through the director: put the '
-                           'director\'s inside address in hostvars.%s.lvs_address'
-                           % (director.address.ip, res['host'].name, res['host'].address.network,
-                              director.name))
+            for director in directors:
+                if director.address is None:
+                    continue
+                if fwd == 'dr' and rs_ip.version == director.address.version \
+                        and rs_ip not in director.address.network:
+                    errors.add(rpath, 'DR: %s is not on the director\'s segment %s (hostvars.%s.'
+                               'lvs_address); DR rewrites only the MAC, so director and real '
+                               'server share a segment: use tun across routers' %
+                               (rs_ip, director.address.network, director.name))
+            if fwd != 'nat' or res['host'] is None or res['host'].address is None:
+                continue
+            if gateway is None:
+                nat_needs_gateway = nat_needs_gateway or rpath
+            elif gateway not in res['host'].address.network:
+                errors.add(rpath, 'NAT: the gateway %s is not on %s\'s segment %s, so its replies '
+                           'cannot be routed back through the director: %s'
+                           % (gateway, res['host'].name, res['host'].address.network,
+                              'set lvs_keepalived.nat_gateway on that segment' if len(directors) > 1
+                              else 'put the director\'s inside address in hostvars.%s.lvs_address'
+                              % directors[0].name if directors else ''))
+    if nat_needs_gateway and len(directors) > 1:
+        errors.add('lvs_keepalived.nat_gateway', 'missing: NAT real servers (%s) send replies '
+                   'through the director, and with %d directors that is a VIP keepalived moves: '
+                   'set an unused address on the real servers\' segment, e.g. nat_gateway: '
+                   '198.51.100.1' % (nat_needs_gateway, len(directors)))
+    if len(directors) > 1:
+        for name, host in sorted(hosts.items()):
+            if 'router' in host.roles and host.address is not None and any(
+                    ipaddress.ip_address(p[2]) not in host.address.network for p in planned):
+                errors.add('hostvars.%s' % name, 'a router would route the VIPs to one director; '
+                           'with keepalived they move: route them yourself to an address both '
+                           'directors share (not built yet), or put the router on the VIPs\' segment')
 
 
-def _build_plans(planned, hosts, directors):
+def _build_plans(planned, hosts, directors, ha, prios, virtual_servers):
     plans = dict((name, {'roles': sorted(h.roles)}) for name, h in hosts.items())
     services = [p[1] for p in planned]
+    gateway = _nat_gateway(directors, ha)
     for d in directors:
         vips, seen = [], set()
         for index, wanted, vip, match, resolved in planned:
@@ -375,6 +430,13 @@ def _build_plans(planned, hosts, directors):
                         for index, wanted, vip, match, resolved in planned if match],
             'address': str(d.address.ip) if d.address else None,
         }
+        if ha:
+            conf = ka.director_conf(ha, d, directors, prios, vips, d.interface)
+            conf['virtual_servers'] = [virtual_servers[p[0]] for p in planned]
+            conf['scripts'] = any(rs['check'] and rs['check']['type'] == 'MISC_CHECK'
+                                  for vs in conf['virtual_servers'] for rs in vs['realservers'])
+            # keepalived owns the VIPs and the table: no rules file, no lvs_vip.
+            plans[d.name]['director'].update(keepalived=conf, rules='', vips=[])
     for index, wanted, vip, match, resolved in planned:
         for res in resolved:
             host = res['host']
@@ -395,7 +457,7 @@ def _build_plans(planned, hosts, directors):
                 protocol = match['protocol'] if match else wanted['protocol']
                 for port in ports:
                     reply = {'from': str(host.address.ip), 'protocol': protocol, 'port': port,
-                             'via': str(directors[0].address.ip)}
+                             'via': str(gateway)}
                     if reply not in rs['nat_replies']:
                         rs['nat_replies'].append(reply)
     for name, host in hosts.items():

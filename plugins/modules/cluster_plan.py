@@ -11,8 +11,9 @@ module: cluster_plan
 short_description: Check the whole cluster description on the controller and derive each host's part
 version_added: 0.2.0
 description:
-  - Reads C(lvs_services) and the groups C(lvs_directors), C(lvs_realservers) and C(lvs_routers) with each
-    member's C(lvs_address) and C(lvs_vip_interface), validates all of it and sets the fact
+  - Reads C(lvs_services), C(lvs_keepalived) and the groups C(lvs_directors), C(lvs_realservers) and
+    C(lvs_routers) with each member's C(lvs_address), C(lvs_vip_interface), C(lvs_interface) and
+    C(lvs_vrrp_priority), validates all of it and sets the fact
     C(lvs_plan) on the host, which says what the director, real server and router roles apply there.
   - Runs on the controller only and touches no host. Every problem found is listed, each naming its variable
     path (for example C(lvs_services[1].realservers[0].port)) and the fix; the task then fails on every host,
@@ -58,7 +59,9 @@ ansible_facts:
           elements: str
           returned: always
         director:
-          description: VIPs, IPVS rules (ipvsadm-save text), kernel modules, NAT and fwmark needs.
+          description: VIPs, IPVS rules (ipvsadm-save text), kernel modules, NAT and fwmark needs; in
+            keepalived mode, C(keepalived) holds what keepalived.conf says (VRRP instance, virtual servers)
+            and the VIPs and rules are keepalived's, so empty here.
           type: dict
           returned: on directors
         realserver:

@@ -362,9 +362,6 @@ BAD = [
     bad('tcp-service-also-marked', 'lvs_services[1]', 'remove one',
         [marked(), web(port=8443)]),
     # The cluster as a whole.
-    bad('two-directors', 'groups.lvs_directors', 'keepalived',
-        hosts={'director2': {'lvs_address': '192.0.2.3/24'}},
-        groups={'lvs_directors': ['director', 'director2']}),
     bad('services-without-director', 'groups.lvs_directors', 'lvs_directors',
         groups={'lvs_directors': []}),
     bad('services-not-a-list', 'lvs_services', 'list',
