@@ -149,6 +149,13 @@ def create(name, spec):
     start(name)
 
 
+def web_ports(spec):
+    """The ports a real server's web server listens on: web: true is [80]."""
+    web = spec.get("web")
+    ports = [80] if web is True else list(web or [])
+    return " ".join(str(int(p)) for p in ports)
+
+
 def start(name):
     spec = read_spec(name)
     if leader_pid(name):
@@ -161,7 +168,7 @@ def start(name):
             # one and bind it over FILE); unshare then gives the host its other namespaces.
             ["nsenter", "--net=/run/netns/" + netns(name), "--",
              "unshare", "--mount", "--uts", "--ipc", "--pid", "--fork", "--propagation", "private",
-             os.path.join(HERE, "lab-host-init"), name, d, "1" if spec.get("web") else "0"],
+             os.path.join(HERE, "lab-host-init"), name, d, web_ports(spec)],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     # unshare --fork: the host's PID 1 is unshare's child; find it and wait for boot.
     deadline = time.time() + 60

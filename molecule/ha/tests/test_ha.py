@@ -1,0 +1,174 @@
+"""Two directors with keepalived (seed 001), built by playbooks/site.yml from
+playbooks/inventories/ha: a DR service (192.0.2.100, persistent) and a NAT service
+(192.0.2.101 -> the real servers' :8080, replies through the gateway VIP 192.0.2.1).
+
+Read top to bottom: the MASTER holds every VIP and both services reach every real server;
+a health check takes a dead real server out and a re-run of site.yml leaves that alone;
+the MASTER is powered off during a download and a request every 100 ms (the gap is
+measured, the synced download finishes intact); the old MASTER boots and takes its VIPs
+back with no split brain. Oracles: ip addr, ipvsadm, curl and md5sum on the hosts.
+"""
+import re
+import subprocess
+import time
+
+import cluster_checks as c
+import pytest
+
+DR_VIP, NAT_VIP, GATEWAY = '192.0.2.100', '192.0.2.101', '192.0.2.1'
+VIPS = (DR_VIP, NAT_VIP, GATEWAY)
+DIRECTORS = ('lb1', 'lb2')
+ADVERT_INT = 1
+# VRRPv2 master-down interval of the BACKUP (priority 99): 3 x advert_int + (256 - 99) / 256.
+MASTER_DOWN = 3 * ADVERT_INT + (256 - 99) / 256.0
+# The NAT service's check (inventory): delay_loop 3, connect_timeout 2, retry 1,
+# delay_before_retry 1: a dead real server is out after at most one loop and every try.
+CHECK_BOUND = 3 + (1 + 1) * (2 + 1)
+MEASURED = {}        # printed at the end of the run (conftest.py)
+BIG = 'seq 1 150000'  # the download's content (about 1 MB), made the same on both real servers
+
+pytestmark = pytest.mark.skipif(c.FLAVOUR != 'lab', reason='failover needs lab hosts (lab stop/start)')
+
+
+def holders(vip):
+    """Directors holding VIP, read from their network namespaces (no process in the hosts:
+    cheap enough to sample every 100 ms, and a stopped host simply holds nothing)."""
+    found = []
+    for name in DIRECTORS:
+        out = subprocess.run(['ip', '-n', 'lab-' + name, '-o', 'addr', 'show', 'to', vip],
+                             capture_output=True, text=True, check=False).stdout
+        if out.strip():
+            found.append(name)
+    return found
+
+
+def table(name):
+    return c.sh(name, 'ipvsadm -S -n')
+
+
+def test_the_master_holds_every_vip_and_the_backup_none():
+    for vip in VIPS:
+        assert holders(vip) == ['lb1'], vip
+    # keepalived made both tables (the BACKUP's too: it is ready to take over).
+    for name in DIRECTORS:
+        rules = table(name)
+        assert '-A -t 192.0.2.100:80 -s wrr -p 60' in rules and '-A -t 192.0.2.101:80 -s wrr' in rules
+        assert rules.count('-a ') == 4, rules
+
+
+def test_keepalived_conf_is_private():
+    for name in DIRECTORS:
+        assert c.host(name).file('/etc/keepalived/keepalived.conf').mode == 0o600
+
+
+def test_both_services_reach_every_real_server():
+    # NAT: wrr 2:1, no persistence.
+    c.assert_split_2_to_1(NAT_VIP)
+    # DR, persistent per client: clients from four addresses land on both real servers,
+    # each client always on the same one.
+    seen = set()
+    for i in range(20, 24):
+        c.sh('client', 'ip addr replace 192.0.2.%d/24 dev eth0' % i)
+        answers = set(c.sh('client', 'for n in 1 2 3; do curl -s --max-time 3 --interface 192.0.2.%d '
+                                     'http://%s/; done' % (i, DR_VIP)).split())
+        assert len(answers) == 1, answers
+        seen |= answers
+    assert seen == {'rs1', 'rs2'}
+
+
+def nat_out(name):
+    return '-r 192.0.2.11:8080' not in table(name)
+
+
+def test_a_dead_real_server_leaves_the_table_and_a_rerun_does_not_put_it_back():
+    c.sh('rs1', "pkill -f 'httpd -p [8]080'")   # [8]: not the shell running pkill
+    start = time.monotonic()
+    c.wait_for(lambda: nat_out('lb1'), CHECK_BOUND + 5, 'rs1:8080 out of the table')
+    MEASURED['health check: real server out after (s)'] = round(time.monotonic() - start, 1)
+    assert time.monotonic() - start <= CHECK_BOUND, 'took %.1f s' % (time.monotonic() - start)
+    counts = c.requests(NAT_VIP, count=6)
+    assert counts == {'rs2': 6}, counts
+    # keepalived owns the table: site.yml changes nothing and leaves rs1 out.
+    rc, out = c.site()
+    assert rc == 0, out[-3000:]
+    recap = out[out.index('PLAY RECAP'):]
+    assert len(re.findall(r'changed=0 ', recap)) == 4, recap    # lb1, lb2, rs1, rs2
+    assert nat_out('lb1') and nat_out('lb2')
+    c.sh('rs1', 'busybox httpd -p 8080 -h /srv/www')
+    start = time.monotonic()
+    c.wait_for(lambda: not nat_out('lb1'), CHECK_BOUND + 5, 'rs1:8080 back in the table')
+    MEASURED['health check: real server back after (s)'] = round(time.monotonic() - start, 1)
+    c.assert_split_2_to_1(NAT_VIP)
+
+
+def client_loop(vip, seconds):
+    """A request every 100 ms from the client, each line 'TIME ok|fail'."""
+    script = ('end=$(($(date +%%s) + %d)); while [ $(date +%%s) -lt $end ]; do t=$(date +%%s.%%N); '
+              'if curl -s -o /dev/null --max-time 0.5 http://%s/; then echo "$t ok"; '
+              'else echo "$t fail"; fi; sleep 0.1; done' % (seconds, vip))
+    return subprocess.Popen([c.LAB, 'exec', 'client', 'sh', '-c', script],
+                            stdout=subprocess.PIPE, text=True)
+
+
+def gap(lines):
+    """Longest time without an answer: from the last success before the failures to the
+    first success after them."""
+    results = [(float(t), r) for t, r in (line.split() for line in lines if line.strip())]
+    longest, last_ok = 0.0, None
+    for when, result in results:
+        if result == 'ok':
+            if last_ok is not None:
+                longest = max(longest, when - last_ok)
+            last_ok = when
+    return longest, sum(1 for _, r in results if r == 'fail')
+
+
+def test_the_master_fails_the_vips_move_and_a_synced_download_finishes_intact():
+    for rs in ('rs1', 'rs2'):
+        c.sh(rs, '%s > /srv/www/big.txt' % BIG)
+    # A ~12 s download from its own client address through the DR VIP, then a request
+    # every 100 ms from another; the MASTER is powered off while both run.
+    c.sh('client', 'rm -f /tmp/big /tmp/big.rc; (curl -s --limit-rate 80k --max-time 120 '
+                   '--interface 192.0.2.20 -o /tmp/big http://%s/big.txt; echo $? > /tmp/big.rc) '
+                   '>/dev/null 2>&1 &' % DR_VIP)
+    loop = client_loop(DR_VIP, 20)
+    # Connection sync: the BACKUP lists the MASTER's connection before the failover.
+    c.wait_for(lambda: re.search(r'ESTABLISHED\s+192\.0\.2\.20:\d+\s+192\.0\.2\.100:80',
+                                 c.sh('lb2', 'ipvsadm -Lnc')), 15, 'the download synced to lb2')
+    time.sleep(2)
+    stopped = time.time()
+    subprocess.run([c.LAB, 'stop', 'lb1'], check=True)
+    c.wait_for(lambda: holders(DR_VIP) == ['lb2'], 15, 'the VIPs on lb2')
+    MEASURED['failover: VIP on the backup after power-off (s)'] = round(time.time() - stopped, 2)
+    assert all(holders(vip) == ['lb2'] for vip in VIPS)
+    lines = loop.communicate(timeout=60)[0].splitlines()
+    longest, failed = gap(lines)
+    MEASURED['failover: longest gap between answers, request every 100 ms (s)'] = round(longest, 2)
+    MEASURED['failover: requests failed'] = failed
+    assert lines and lines[-1].endswith(' ok'), lines[-5:]
+    assert longest <= MASTER_DOWN + 1.0 + 1.0, 'gap %.2f s (goal %.2f s)' % (longest, MASTER_DOWN + 1)
+    c.wait_for(lambda: c.host('client').file('/tmp/big.rc').exists, 90, 'the download to end')
+    assert c.sh('client', 'cat /tmp/big.rc').strip() == '0'
+    assert c.sh('client', 'md5sum < /tmp/big') == c.sh('client', '%s | md5sum' % BIG)
+    # NAT through the gateway VIP, now on lb2.
+    c.assert_split_2_to_1(NAT_VIP)
+
+
+def test_the_old_master_boots_takes_its_vips_back_and_there_is_no_split_brain():
+    samples = []
+    subprocess.run([c.LAB, 'start', 'lb1'], check=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        now = time.monotonic()
+        samples.append((now, tuple(holders(DR_VIP))))
+        if samples[-1][1] == ('lb1',) and len(samples) > 1 and samples[-2][1] == ('lb1',):
+            break
+        time.sleep(0.1)
+    assert samples[-1][1] == ('lb1',), samples[-10:]
+    # Both holding the VIP: never longer than one advertisement interval.
+    both = [t for t, h in samples if len(h) == 2]
+    assert not both or max(both) - min(both) <= ADVERT_INT, both
+    MEASURED['preempt: both directors held the VIP for at most (s)'] = \
+        round(max(both) - min(both), 2) if both else 0
+    assert all(holders(vip) == ['lb1'] for vip in VIPS)
+    c.assert_split_2_to_1(NAT_VIP)

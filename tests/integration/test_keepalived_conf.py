@@ -1,0 +1,53 @@
+"""The real keepalived (the lab's 2.2.7) accepts every golden keepalived.conf.
+
+tests/unit/test_cluster_ha.py pins each golden file to what the director role's template
+renders for an example inventory; here `keepalived -t -f FILE` (the check the role runs
+before a file replaces the live one) must exit 0 for each, in a namespace with the
+interfaces the files name. A deliberately broken copy must fail, so the check can fail.
+"""
+import glob
+import os
+import subprocess
+
+import pytest
+
+GOLDEN = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                      'unit', 'golden', 'keepalived')
+FILES = sorted(glob.glob(os.path.join(GOLDEN, '*.conf')))
+
+
+@pytest.fixture(scope='module')
+def interfaces(tmp_path_factory):
+    name = 'lvs-ka-%d' % os.getpid()
+    subprocess.run(['ip', 'netns', 'add', name], check=True)
+    try:
+        for cmd in ('ip link add eth0 type veth peer name eth1', 'ip link set eth0 up',
+                    'ip link set eth1 up'):
+            subprocess.run(['ip', 'netns', 'exec', name] + cmd.split(), check=True)
+        yield name
+    finally:
+        subprocess.run(['ip', 'netns', 'del', name], check=False)
+
+
+def config_test(netns, path):
+    return subprocess.run(['ip', 'netns', 'exec', netns, 'keepalived', '-l', '-t', '-f', path],
+                          capture_output=True, text=True, check=False)
+
+
+def test_there_are_golden_files():
+    assert len(FILES) >= 6, FILES
+
+
+@pytest.mark.parametrize('path', FILES, ids=os.path.basename)
+def test_keepalived_accepts_the_rendered_conf(interfaces, path):
+    proc = config_test(interfaces, path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_a_broken_conf_is_refused(interfaces, tmp_path):
+    # The deprecated nb_get_retry instead of retry: keepalived 2.2 reports it (exit 5).
+    with open(os.path.join(GOLDEN, 'ha-lb1.conf')) as handle:
+        text = handle.read().replace('            retry ', '            nb_get_retry ')
+    broken = tmp_path / 'broken.conf'
+    broken.write_text(text)
+    assert config_test(interfaces, str(broken)).returncode != 0
