@@ -188,8 +188,8 @@ def plan_cluster(services, hostvars, groups, keepalived=None):
     errors = _Errors()
     hosts = dict((name, _Host(name, hostvars, groups, errors)) for name in sorted(hostvars))
     order = [n for n in groups.get(GROUPS['director'], ()) if n in hosts]
-    directors = [hosts[n] for n in order] + [hosts[n] for n in sorted(hosts)
-                                              if 'director' in hosts[n].roles and n not in order]
+    unordered = [n for n in sorted(hosts) if 'director' in hosts[n].roles and n not in order]
+    directors = [hosts[n] for n in order + unordered]
     for group in GROUPS.values():
         for name in groups.get(group, ()):
             if name not in hosts:

@@ -119,8 +119,10 @@ def settings(raw, directors, errors):
             errors.add(path + 'preempt_delay', 'delays a preemption, but preempt is false; '
                        'remove one of them')
     sync = conf['sync_daemon']
-    conf['sync_daemon'] = len(directors) > 1 if sync is None else _bool(sync, path + 'sync_daemon',
-                                                                         errors)
+    if sync is None:
+        conf['sync_daemon'] = len(directors) > 1
+    else:
+        conf['sync_daemon'] = _bool(sync, path + 'sync_daemon', errors)
     if conf['nat_gateway'] is not None:
         try:
             conf['nat_gateway'] = ipaddress.ip_address(str(conf['nat_gateway']))
@@ -255,8 +257,8 @@ def virtual_server(svc, wanted, match, path, errors, enabled):
                 connect_port=port if port != dest['port'] else None),
         })
     result.update({
-        'key': ('fwmark %d' % wanted['fwmark']) if wanted['fwmark'] else
-               '%s %d' % (wanted['address'], wanted['port']),
+        'key': ('fwmark %d' % wanted['fwmark'] if wanted['fwmark']
+                else '%s %d' % (wanted['address'], wanted['port'])),
         'protocol': protocol.upper(),
         'scheduler': wanted['scheduler'],
         'flags': list(wanted.get('scheduler_flags') or []),

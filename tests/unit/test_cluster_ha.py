@@ -58,7 +58,7 @@ def test_keepalived_conf_matches_its_golden_file(name, text):
 
 
 def test_every_golden_file_is_still_rendered():
-    assert sorted(os.listdir(GOLDEN)) == sorted(name for name, _ in rendered_examples())
+    assert sorted(os.listdir(GOLDEN)) == sorted(name for name, text in rendered_examples())
 
 
 def ha_plans():
@@ -229,9 +229,9 @@ def test_bad_ha_description(keepalived, services, hosts, groups, path, word):
 
 
 def test_the_secret_is_never_in_an_error():
-    _, hostvars, groups, conf = describe({'auth_pass': 'averylongsecret'}, {}, {}, {})
+    services, hostvars, groups, conf = describe({'auth_pass': 'averylongsecret'}, {}, {}, {})
     with pytest.raises(ClusterError) as info:
-        plan_cluster(load_inventory('ha')[0], hostvars, groups, keepalived=conf)
+        plan_cluster(services, hostvars, groups, keepalived=conf)
     assert 'averylongsecret' not in str(info.value)
 
 

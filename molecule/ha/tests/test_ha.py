@@ -120,7 +120,7 @@ def gap(lines):
             if last_ok is not None:
                 longest = max(longest, when - last_ok)
             last_ok = when
-    return longest, sum(1 for _, r in results if r == 'fail')
+    return longest, sum(1 for when, result in results if result == 'fail')
 
 
 def test_the_master_fails_the_vips_move_and_a_synced_download_finishes_intact():
