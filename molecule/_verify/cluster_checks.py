@@ -103,6 +103,24 @@ def site(*args, extra_vars=None):
     return proc.returncode, proc.stdout + proc.stderr
 
 
+def playbook_argv(name, *args, extra_vars=None):
+    """The ansible-playbook command that runs playbooks/NAME on the scenario's inventory,
+    as site() does (for a run in the background: subprocess.Popen)."""
+    inventory = os.path.dirname(os.environ['MOLECULE_INVENTORY_FILE'])
+    argv = ['ansible-playbook', '-i', inventory, os.path.join(PROJECT, 'playbooks', name)]
+    if extra_vars is not None:
+        argv += ['-e', json.dumps(extra_vars)]
+    return argv + list(args)
+
+
+def playbook(name, *args, extra_vars=None, env=None):
+    """Run playbooks/NAME (drain.yml, status.yml...) like site(), with ENV added to the
+    environment (e.g. the output format to parse). Returns (exit code, output)."""
+    proc = subprocess.run(playbook_argv(name, *args, extra_vars=extra_vars), capture_output=True,
+                          text=True, check=False, env=dict(os.environ, **(env or {})))
+    return proc.returncode, proc.stdout + proc.stderr
+
+
 def wait_for(predicate, timeout, what):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -1,0 +1,248 @@
+# -*- coding: utf-8 -*-
+# Copyright: lvs.cluster contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Operations on a built cluster, read from its plan (lvs.cluster.cluster_plan).
+
+Pure logic, run on the controller by the lvs.cluster filters:
+- drain_targets(): where one real server (an inventory host) is in a director's IPVS
+  table, with the weight the inventory gives it there (playbooks/drain.yml);
+- status_lines(): which director holds each VIP and every director's table with its
+  counters, as lines to print (playbooks/status.yml).
+
+A director's services come from its plan in either mode: the ipvsadm-save rules of static
+mode, or the keepalived virtual_servers of keepalived mode (where the rules are empty,
+keepalived owning the table).
+"""
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import ipaddress
+
+# _hostport and _service_switch write addresses and services exactly as ipvsadm-save -n
+# (and so ipvs_info's save text) does.
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs import (
+    MAX_TIMEOUT, _hostport, _service_switch, normalize_address, wanted_from_rules,
+)
+
+DRAIN_STATES = ('drained', 'present')
+FORWARD_NAMES = {'nat': 'Masq', 'dr': 'Route', 'tun': 'Tunnel'}
+
+
+class OpsError(Exception):
+    """A bad input of an operation playbook; the message names the variable and the fix."""
+
+
+def _planned_services(director):
+    """[(service key fields, [(address, port, weight)])] of one director's plan."""
+    keepalived = director.get('keepalived')
+    if keepalived:
+        result = []
+        for vs in keepalived.get('virtual_servers') or []:
+            servers = [(rs['address'], rs['port'] or 0, rs['weight']) for rs in vs['realservers']]
+            first, second = vs['key'].rsplit(' ', 1)
+            if first == 'fwmark':
+                # keepalived names a fwmark service by its mark; its real servers carry the family.
+                family = normalize_address(servers[0][0], 'address')[0] if servers else 'ipv4'
+                svc = {'protocol': 'fwmark', 'fwmark': int(second), 'family': family,
+                       'address': None, 'port': None}
+            else:
+                family, address = normalize_address(first, 'address')
+                svc = {'protocol': vs['protocol'].lower(), 'family': family, 'address': address,
+                       'port': int(second), 'fwmark': None}
+            result.append((svc, servers))
+        return result
+    return [(svc, [(d['address'], d['port'], d['weight']) for d in svc['realservers'].values()])
+            for svc in wanted_from_rules(director.get('rules') or '')]
+
+
+def _host_address(name, value):
+    try:
+        return str(ipaddress.ip_interface(str(value).strip()).ip)
+    except ValueError:
+        raise OpsError('hostvars.%s.lvs_address: %r is not an address with prefix (e.g. '
+                       '192.0.2.11/24); run playbooks/site.yml first, its preflight says more'
+                       % (name, value))
+
+
+def drain_targets(director, host, realservers, state='drained', timeout=300):
+    """Every entry of real server HOST in the IPVS table of one director.
+
+    DIRECTOR is the director's plan (lvs_plan.director); HOST the inventory name given as
+    lvs_drain_host; REALSERVERS maps each host of the lvs_realservers group to its
+    lvs_address; STATE and TIMEOUT are lvs_drain_state and lvs_drain_timeout, checked here
+    so that a bad one fails before any director is touched.
+
+    Returns one dict per service the host is in, in the plan's order, with
+    lvs.cluster.ipvs_realserver's option names (protocol, service_address and
+    service_port, or fwmark and family; address, port) plus weight (the inventory's),
+    service (a label) and rule (how ipvsadm-save -n starts its line, to find it in the
+    live table). Raises OpsError naming the variable and the fix.
+    """
+    if state not in DRAIN_STATES:
+        raise OpsError('lvs_drain_state: %r is not drained (take the real server out, the '
+                       'default) or present (bring it back with its inventory weight)' % (state,))
+    if isinstance(timeout, bool) or not str(timeout).strip().isdigit() \
+            or int(str(timeout).strip()) > MAX_TIMEOUT:
+        raise OpsError('lvs_drain_timeout: %r is not a number of seconds (0..%d) to wait for '
+                       'the connections to end, e.g. -e lvs_drain_timeout=600'
+                       % (timeout, MAX_TIMEOUT))
+    names = sorted(realservers)
+    example = names[0] if names else 'rs1'
+    if host is None or str(host).strip() == '':
+        raise OpsError('lvs_drain_host: missing: name the real server by its inventory host, '
+                       'e.g. -e lvs_drain_host=%s (lvs_realservers: %s)'
+                       % (example, ', '.join(names) or 'empty'))
+    host = str(host).strip()
+    if not names:
+        raise OpsError('lvs_drain_host: %s: the lvs_realservers group of this inventory is empty, '
+                       'so there is no real server to drain; check -i' % host)
+    if host not in realservers:
+        raise OpsError('lvs_drain_host: %r is not a host of the lvs_realservers group; name one '
+                       'of %s, e.g. -e lvs_drain_host=%s' % (host, ', '.join(names), example))
+    address = _host_address(host, realservers[host])
+    targets = []
+    in_services = set()
+    for svc, servers in _planned_services(director):
+        for rs_address, port, weight in servers:
+            in_services.add(rs_address)
+            if rs_address != address:
+                continue
+            target = {'service': _label(svc), 'protocol': svc['protocol'],
+                      'address': rs_address, 'port': port, 'weight': weight,
+                      'rule': '-a %s -r %s ' % (_service_switch(svc),
+                                                _hostport(svc['family'], rs_address, port))}
+            if svc['protocol'] == 'fwmark':
+                target.update(fwmark=svc['fwmark'], family=svc['family'])
+            else:
+                target.update(service_address=svc['address'], service_port=svc['port'])
+            targets.append(target)
+    if not targets:
+        used = [n for n in names if n != host and _host_address(n, realservers[n]) in in_services]
+        raise OpsError('lvs_drain_host: %s (%s) is in no service of lvs_services, so no director '
+                       'sends it connections: nothing to drain; name a real server that is%s'
+                       % (host, address, ' (%s)' % ', '.join(used) if used else ''))
+    return targets
+
+
+def _label(svc):
+    if svc['protocol'] == 'fwmark':
+        return 'fwmark %d%s' % (svc['fwmark'], ' (ipv6)' if svc['family'] == 'ipv6' else '')
+    return '%s %s' % (svc['protocol'], _hostport(svc['family'], svc['address'], svc['port']))
+
+
+# ---------------------------------------------------------------------------
+# status
+# ---------------------------------------------------------------------------
+
+# ipvsadm -Ln --stats: the service (scheduler, flags) or real server (forwarding, weight,
+# connections) columns, then the counters.
+_ROW = '%-4s %-24s %-30s %8s %8s %8s %8s %8s'
+_HEADERS = (_ROW % ('Prot', 'LocalAddress:Port', 'Scheduler Flags',
+                    'Conns', 'InPkts', 'OutPkts', 'InBytes', 'OutBytes'),
+            _ROW % ('  ->', 'RemoteAddress:Port', '%-7s %6s %7s %7s' % ('Forward', 'Weight',
+                                                                        'Active', 'InAct'),
+                    '', '', '', '', ''))
+
+
+def _number(value):
+    """A counter as ipvsadm prints it without --exact: K, M, G above 5 digits."""
+    value = int(value or 0)
+    for suffix in ('', 'K', 'M', 'G', 'T'):
+        if value < 100000:
+            return '%d%s' % (value, suffix)
+        value //= 1000
+    return '%dP' % value
+
+
+def _counters(stats):
+    stats = stats or {}
+    return tuple(_number(stats.get(k)) for k in ('connections', 'packets_in', 'packets_out',
+                                                 'bytes_in', 'bytes_out'))
+
+
+def _service_row(svc):
+    if svc['protocol'] == 'fwmark':
+        prot, where = 'FWM', '%d%s' % (svc['fwmark'], ' IPv6' if svc['family'] == 'ipv6' else '')
+    else:
+        prot, where = svc['protocol'].upper(), _hostport(svc['family'], svc['address'], svc['port'])
+    flags = [svc['scheduler']] + list(svc.get('scheduler_flags') or [])
+    if svc.get('persistence_timeout'):
+        flags.append('persistent %d' % svc['persistence_timeout'])
+        mask = svc.get('persistence_netmask')
+        if mask not in (None, '255.255.255.255', 128):
+            flags.append('mask %s' % mask)
+    if svc.get('one_packet'):
+        flags.append('ops')
+    return _ROW % ((prot, where, ' '.join(flags)) + _counters(svc.get('stats')))
+
+
+def _realserver_row(family, rs):
+    middle = '%-7s %6d %7d %7d' % (FORWARD_NAMES.get(rs['forwarding'], rs['forwarding']),
+                                   rs['weight'], rs.get('active_connections') or 0,
+                                   rs.get('inactive_connections') or 0)
+    return _ROW % (('  ->', _hostport(family, rs['address'], rs['port']), middle)
+                   + _counters(rs.get('stats')))
+
+
+def planned_vips(director):
+    """The VIPs of a director's plan, in order: lvs_vip's (static mode) or keepalived's
+    virtual_ipaddress (keepalived mode, with the NAT gateway)."""
+    keepalived = director.get('keepalived')
+    if keepalived:
+        return [entry.split('/')[0].split()[0] for entry in keepalived.get('virtual_ipaddresses') or []]
+    return [vip['address'] for vip in director.get('vips') or []]
+
+
+def interface_addresses(ip_output):
+    """The addresses in `ip -o addr` output (without prefix), canonical text."""
+    found = set()
+    for line in (ip_output or '').splitlines():
+        words = line.split()
+        for index, word in enumerate(words[:-1]):
+            if word in ('inet', 'inet6'):
+                try:
+                    found.add(str(ipaddress.ip_interface(words[index + 1]).ip))
+                except ValueError:
+                    pass
+    return found
+
+
+def status_lines(directors, expected=()):
+    """The cluster's state as lines to print.
+
+    DIRECTORS: one dict per director that answered, in inventory order: name, plan
+    (lvs_plan.director), services (lvs.cluster.ipvs_info's services) and addresses (the
+    output of `ip -o addr`). EXPECTED: every director of the inventory, so one that did
+    not answer is named too.
+    """
+    lines = []
+    held = dict((d['name'], interface_addresses(d.get('addresses'))) for d in directors)
+    vips = []
+    for d in directors:
+        for vip in planned_vips(d.get('plan') or {}):
+            if vip not in vips:
+                vips.append(vip)
+    missing = [name for name in expected if name not in held]
+    for vip in vips:
+        holders = [d['name'] for d in directors if vip in held[d['name']]]
+        if len(holders) == 1:
+            text = holders[0]
+        elif holders:
+            text = '%s (more than one director: split brain, clients reach either)' % ', '.join(holders)
+        else:
+            text = 'no director%s' % (' that answered' if missing else '')
+        lines.append('VIP %s: %s' % (vip, text))
+    for name in missing:
+        lines.append('%s: no answer (unreachable or failed above): its VIPs and table are unknown'
+                     % name)
+    for d in directors:
+        services = d.get('services') or []
+        lines.append('%s: IPVS table, %d service%s (ipvsadm -Ln --stats; counters since the '
+                     'service was added)' % (d['name'], len(services), '' if len(services) == 1 else 's'))
+        if services:
+            lines.extend(_HEADERS)
+        for svc in services:
+            lines.append(_service_row(svc))
+            for rs in svc.get('realservers') or []:
+                lines.append(_realserver_row(svc['family'], rs))
+    return [line.rstrip() for line in lines]
