@@ -259,7 +259,8 @@ def virtual_server(svc, wanted, match, path, errors, enabled):
     result.update({
         'key': ('fwmark %d' % wanted['fwmark'] if wanted['fwmark']
                 else '%s %d' % (wanted['address'], wanted['port'])),
-        'protocol': protocol.upper(),
+        # keepalived refuses a protocol on a fwmark service (-t exits 5): the mark says it all.
+        'protocol': None if wanted['fwmark'] else protocol.upper(),
         'scheduler': wanted['scheduler'],
         'flags': list(wanted.get('scheduler_flags') or []),
         'persistence_timeout': wanted['persistence_timeout'] or None,
