@@ -146,6 +146,8 @@ def test_the_master_fails_the_vips_move_and_a_synced_download_finishes_intact():
     MEASURED['failover: longest gap between answers, request every 100 ms (s)'] = round(longest, 2)
     MEASURED['failover: requests failed'] = failed
     assert lines and lines[-1].endswith(' ok'), lines[-5:]
+    # The goal (issue 9) is MASTER_DOWN + 1 s, judged on the medians of bench/ha_failover.py;
+    # one sample here, beside the integration tests on 2 emulated CPUs, gets 1 s more.
     assert longest <= MASTER_DOWN + 1.0 + 1.0, 'gap %.2f s (goal %.2f s)' % (longest, MASTER_DOWN + 1)
     c.wait_for(lambda: c.host('client').file('/tmp/big.rc').exists, 90, 'the download to end')
     assert c.sh('client', 'cat /tmp/big.rc').strip() == '0'
