@@ -2,7 +2,12 @@
 
 The repo root *is* the collection root, so tests (on the host and in the lab guest)
 import the code the way Ansible does, through a namespace path that points here.
+
+A checkout that is not already at .../ansible_collections/lvs/cluster is reached through
+a symlink in a directory of its own under the temp dir, named after the checkout's real
+path (and the user): two checkouts on one machine never import each other's code.
 """
+import hashlib
 import os
 import sys
 import tempfile
@@ -10,22 +15,29 @@ import tempfile
 REPO = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
 
 
-def _collection_root():
-    # If we already live at .../ansible_collections/lvs/cluster, use that tree.
-    parts = REPO.split(os.sep)
-    if parts[-3:-1] == ["ansible_collections", "lvs"] and parts[-1] == "cluster":
+def collection_root(repo, tmpdir=None):
+    """The directory that holds ansible_collections/lvs/cluster -> REPO."""
+    # If we already live at .../ansible_collections/lvs/cluster (the lab guest, an
+    # installed collection), use that tree.
+    parts = repo.split(os.sep)
+    if parts[-3:] == ["ansible_collections", "lvs", "cluster"]:
         return os.sep.join(parts[:-3])
-    root = os.path.join(tempfile.gettempdir(), "lvs-cluster-colroot")
+    owner = getattr(os, "getuid", lambda: 0)()
+    tag = hashlib.sha256(("%d:%s" % (owner, repo)).encode("utf-8")).hexdigest()[:12]
+    root = os.path.join(tmpdir or tempfile.gettempdir(), "lvs-cluster-colroot-" + tag)
     link = os.path.join(root, "ansible_collections", "lvs", "cluster")
     os.makedirs(os.path.dirname(link), exist_ok=True)
-    if os.path.realpath(link) != REPO:
-        if os.path.lexists(link):
-            os.unlink(link)
-        os.symlink(REPO, link)
+    if os.path.realpath(link) != repo:
+        # Replace atomically: a concurrent test run of the same checkout never sees no link.
+        tmp_link = "%s.%d" % (link, os.getpid())
+        if os.path.lexists(tmp_link):
+            os.unlink(tmp_link)
+        os.symlink(repo, tmp_link)
+        os.replace(tmp_link, link)
     return root
 
 
-COLLECTIONS_ROOT = _collection_root()
+COLLECTIONS_ROOT = collection_root(REPO)
 if COLLECTIONS_ROOT not in sys.path:
     sys.path.insert(0, COLLECTIONS_ROOT)
 # Keep Ansible's default collection paths too (the lab image has ansible.posix there).
