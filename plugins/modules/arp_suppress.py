@@ -19,7 +19,7 @@ description:
   - Live values are read from C(/proc/sys) first and written only where they differ, so the module is idempotent
     and check mode reports exactly what would change.
   - Optionally persists the same keys in a sysctl.d file so they survive a reboot; the file is merged, not owned
-    (see I(sysctl_file)).
+    (see O(sysctl_file)).
   - All options are validated and every key is read before anything is written.
 author:
   - lvs.cluster contributors (@lvs-cluster)
@@ -28,20 +28,20 @@ extends_documentation_fragment:
 options:
   interfaces:
     description:
-      - Interfaces to configure besides C(all), as C(ip link) names them. C(lo) holds the VIP on a DR real server.
+      - Interfaces to configure besides V(all), as C(ip link) names them. C(lo) holds the VIP on a DR real server.
       - Each must exist in the network namespace the module runs in.
     type: list
     elements: str
     default: [lo]
   arp_ignore:
     description:
-      - Value for C(arp_ignore) with C(state=present). V(1) answers ARP only for addresses on the receiving interface.
+      - Value for C(arp_ignore) with O(state=present). V(1) answers ARP only for addresses on the receiving interface.
     type: int
     choices: [0, 1, 2, 3, 8]
     default: 1
   arp_announce:
     description:
-      - Value for C(arp_announce) with C(state=present). V(2) always uses the best local address for the target as
+      - Value for C(arp_announce) with O(state=present). V(2) always uses the best local address for the target as
         the ARP source, never the VIP.
     type: int
     choices: [0, 1, 2]
@@ -52,16 +52,16 @@ options:
       - The file is merged, not owned, so several modules and hand-written lines can share it. The module replaces
         its keys in place (dropping later duplicates, which would win at boot), appends missing ones and keeps every
         other line as it is. A new file gets mode 0644; an existing file keeps its mode and owner.
-      - With C(state=absent) the keys are removed from the file; a file left with nothing but this collection's
+      - With O(state=absent) the keys are removed from the file; a file left with nothing but this collection's
         header line is deleted.
       - Must be an absolute path ending in C(.conf) in an existing directory.
       - When omitted, only the live values are managed.
     type: path
   state:
     description:
-      - V(present) sets I(arp_ignore) and I(arp_announce).
-      - V(absent) restores the kernel defaults C(0)/C(0) live (what the classic real server stop scripts do) and
-        removes the keys from I(sysctl_file). The earlier values are not remembered.
+      - V(present) sets O(arp_ignore) and O(arp_announce).
+      - V(absent) restores the kernel defaults V(0)/V(0) live (what the classic real server stop scripts do) and
+        removes the keys from O(sysctl_file). The earlier values are not remembered.
     type: str
     choices: [present, absent]
     default: present
@@ -102,7 +102,7 @@ sysctl:
   sample: {"net.ipv4.conf.all.arp_ignore": "1", "net.ipv4.conf.all.arp_announce": "2",
            "net.ipv4.conf.lo.arp_ignore": "1", "net.ipv4.conf.lo.arp_announce": "2"}
 sysctl_file_changed:
-  description: Whether I(sysctl_file) was (or in check mode would be) changed.
+  description: Whether O(sysctl_file) was (or in check mode would be) changed.
   returned: always
   type: bool
   sample: true

@@ -12,13 +12,13 @@ module: ipip_tunnel
 short_description: Prepare the ipip tunnel device of an LVS-TUN real server
 version_added: 0.1.0
 description:
-  - Configures the ipip device (C(tunl0) by default) of an LVS-TUN real server, the
+  - Configures the ipip device (O(device), V(tunl0) by default) of an LVS-TUN real server, the
     C(ifconfig tunl0 VIP netmask 255.255.255.255 up) and C(echo 0 > .../rp_filter) lines of classic recipes
     - brings the device up, puts the VIP on it as a single host (/32), and sets C(rp_filter) to 0 on the device
     and on C(all) (the kernel uses the larger of the two), so decapsulated packets addressed to the VIP are accepted.
   - The module does not create the device. C(tunl0) appears by itself in every network namespace once the
     C(ipip) kernel module is loaded; if it is missing the module fails and says which kernel module to load.
-    A device created with C(ip link add NAME type ipip) can be named in I(device) instead.
+    A device created with C(ip link add NAME type ipip) can be named in O(device) instead.
   - C(rp_filter) values are read from C(/proc/sys) first and written only where they differ.
   - All options are validated, the device is looked up and every key is read before anything is changed.
 author:
@@ -46,7 +46,7 @@ options:
     default: tunl0
   rp_filter:
     description:
-      - Value for C(rp_filter) on I(device) and on C(all) with C(state=present). V(0) turns reverse path filtering
+      - Value for C(rp_filter) on O(device) and on C(all) with O(state=present). V(0) turns reverse path filtering
         off, which decapsulated LVS-TUN traffic needs; V(2) (loose) also works when the client is routable back.
     type: int
     choices: [0, 1, 2]
@@ -54,7 +54,7 @@ options:
   sysctl_file:
     description:
       - Also persist the C(rp_filter) keys in this sysctl.d file, for example C(/etc/sysctl.d/90-lvs.conf).
-      - Merged, not owned, exactly as for M(lvs.cluster.arp_suppress) I(sysctl_file). A new file gets mode 0644.
+      - Merged, not owned, exactly as for O(lvs.cluster.arp_suppress#module:sysctl_file). A new file gets mode 0644.
       - The device key only applies at boot once the device exists; systemd-sysctl re-applies per-interface keys
         when the device appears (udev), and C(ipip) should be listed in C(/etc/modules-load.d).
       - Must be an absolute path ending in C(.conf) in an existing directory.
@@ -65,7 +65,7 @@ options:
       - V(absent) removes the VIP from the device and then brings the device down when no IPv4 address is left on
         it. A device without the VIP is left as it is.
         The live C(rp_filter) values are left as they are, because the earlier values are not known and other
-        tunnels may rely on them; their keys are removed from I(sysctl_file).
+        tunnels may rely on them; their keys are removed from O(sysctl_file).
     type: str
     choices: [present, absent]
     default: present
@@ -106,12 +106,12 @@ up:
   type: bool
   sample: true
 sysctl:
-  description: The C(rp_filter) keys managed live and their values after the run (empty with C(state=absent)).
+  description: The C(rp_filter) keys managed live and their values after the run (empty with O(state=absent)).
   returned: always
   type: dict
   sample: {"net.ipv4.conf.all.rp_filter": "0", "net.ipv4.conf.tunl0.rp_filter": "0"}
 sysctl_file_changed:
-  description: Whether I(sysctl_file) was (or in check mode would be) changed.
+  description: Whether O(sysctl_file) was (or in check mode would be) changed.
   returned: always
   type: bool
   sample: false

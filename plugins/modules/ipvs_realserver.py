@@ -17,9 +17,9 @@ description:
     and waits until its active and inactive connections reach 0 (bounded by
     O(drain_timeout)) - the safe way to take a real server out for maintenance.
   - Options left out keep the real server's current value when it exists, and take the
-    ipvsadm defaults (C(dr), weight 1, no thresholds, an C(ipip) tunnel) when it is added.
+    ipvsadm defaults (O(forwarding=dr), O(weight=1), no thresholds, O(tun_type=ipip)) when it is added.
     Every change (a weight edit too) sends the real server's tunnel type, port and checksum
-    setting along, so a C(gue) or C(gre) real server stays one.
+    setting along, so a V(gue) or V(gre) real server stays one.
   - Talks to the kernel over generic netlink with pyroute2; runs no external command.
     All input is validated before the kernel is touched.
 author:
@@ -31,15 +31,15 @@ requirements:
   - the C(ip_vs) kernel module loaded on the target
 options:
   protocol:
-    description: Protocol of the service, C(tcp), C(udp) or C(fwmark).
+    description: Protocol of the service, V(tcp), V(udp) or V(fwmark).
     type: str
     choices: [tcp, udp, fwmark]
     default: tcp
   service_address:
-    description: Virtual IP address of the C(tcp)/C(udp) service.
+    description: Virtual IP address of the V(tcp)/V(udp) service.
     type: str
   service_port:
-    description: Port of the C(tcp)/C(udp) service (0 for an all-ports persistent service).
+    description: Port of the V(tcp)/V(udp) service (V(0) for an all-ports persistent service).
     type: int
   fwmark:
     description: Firewall mark of a O(protocol=fwmark) service.
@@ -56,12 +56,12 @@ options:
     description:
       - Port of the real server; defaults to the service port (0 for fwmark services).
       - A port different from the service port (port mapping) is only possible with
-        O(forwarding=nat); it is refused for C(dr) and C(tun).
+        O(forwarding=nat); it is refused for V(dr) and V(tun).
     type: int
   forwarding:
     description:
-      - Forwarding method, C(dr) direct routing (default for a new real server),
-        C(nat) masquerading, C(tun) ipip tunnelling.
+      - Forwarding method, V(dr) direct routing (default for a new real server),
+        V(nat) masquerading, V(tun) ipip tunnelling.
     type: str
     choices: [nat, dr, tun]
   weight:
@@ -78,8 +78,8 @@ options:
   tun_type:
     description:
       - Tunnel encapsulation of a O(forwarding=tun) real server (ipvsadm C(--tun-type)),
-        C(ipip) (default for a new one), C(gue) (UDP, needs O(tun_port)) or C(gre).
-        Linux 5.2 or later (C(gre) 5.3).
+        V(ipip) (default for a new one), V(gue) (UDP, needs O(tun_port)) or V(gre).
+        Linux 5.2 or later (V(gre) 5.3).
       - Refused with another forwarding method.
     type: str
     choices: [ipip, gue, gre]
@@ -92,8 +92,8 @@ options:
   tun_csum:
     description:
       - Tunnel checksum (ipvsadm C(--tun-nocsum), C(--tun-csum), C(--tun-remcsum)),
-        C(nocsum) (the kernel's default), C(csum), or C(remcsum) (remote checksum offload,
-        C(gue) only). Not for C(ipip). Linux 5.3 or later.
+        V(nocsum) (the kernel's default), V(csum), or V(remcsum) (remote checksum offload,
+        V(gue) only). Not for V(ipip). Linux 5.3 or later.
     type: str
     choices: [nocsum, csum, remcsum]
   state:

@@ -31,19 +31,19 @@ requirements:
 options:
   protocol:
     description:
-      - C(tcp) or C(udp) virtual service on O(address) and O(port), or C(fwmark) for a
+      - V(tcp) or V(udp) virtual service on O(address) and O(port), or V(fwmark) for a
         service selected by a firewall mark (O(fwmark)).
     type: str
     choices: [tcp, udp, fwmark]
     default: tcp
   address:
     description:
-      - Virtual IP address (IPv4 or IPv6) of a C(tcp) or C(udp) service.
+      - Virtual IP address (IPv4 or IPv6) of a V(tcp) or V(udp) service.
       - Not allowed with O(protocol=fwmark).
     type: str
   port:
     description:
-      - Port of a C(tcp) or C(udp) service, 0..65535.
+      - Port of a V(tcp) or V(udp) service, 0..65535.
       - V(0) means all ports and is only allowed for a persistent service
         (O(persistence_timeout) > 0), the classic persistent-client setup.
       - Not allowed with O(protocol=fwmark).
@@ -54,21 +54,21 @@ options:
     type: int
   family:
     description:
-      - Address family of a O(protocol=fwmark) service. For C(tcp)/C(udp) the address
+      - Address family of a O(protocol=fwmark) service. For V(tcp)/V(udp) the address
         decides; if given it must agree with O(address).
     type: str
     choices: [ipv4, ipv6]
   scheduler:
     description:
       - Scheduling algorithm. The kernel module C(ip_vs_NAME) must be available
-        (C(twos) needs Linux 6.5 or later).
+        (V(twos) needs Linux 6.5 or later).
     type: str
     choices: [rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, mh, fo, ovf, twos]
     default: wlc
   scheduler_flags:
     description:
-      - Scheduler flags (ipvsadm C(-b)). C(sh-fallback)/C(sh-port) only with
-        O(scheduler=sh), C(mh-fallback)/C(mh-port) only with O(scheduler=mh).
+      - Scheduler flags (ipvsadm C(-b)). V(sh-fallback)/V(sh-port) only with
+        O(scheduler=sh), V(mh-fallback)/V(mh-port) only with O(scheduler=mh).
     type: list
     elements: str
     choices: [mh-fallback, mh-port, sh-fallback, sh-port]
@@ -89,7 +89,7 @@ options:
   one_packet:
     description:
       - One-packet scheduling (ipvsadm C(-o)), schedule every UDP datagram on its own.
-        Not for C(tcp) services.
+        Not for V(tcp) services.
     type: bool
     default: false
   realservers:
@@ -110,7 +110,7 @@ options:
           - A different port (port mapping) only works with O(realservers[].forwarding=nat).
         type: int
       forwarding:
-        description: Forwarding method, C(dr) direct routing, C(nat) masquerading, C(tun) tunnel (see O(realservers[].tun_type)).
+        description: Forwarding method, V(dr) direct routing, V(nat) masquerading, V(tun) tunnel (see O(realservers[].tun_type)).
         type: str
         choices: [nat, dr, tun]
         default: dr
@@ -128,18 +128,18 @@ options:
         default: 0
       tun_type:
         description:
-          - Tunnel encapsulation of a C(tun) real server (ipvsadm C(--tun-type)), C(ipip)
-            (default), C(gue) (needs O(realservers[].tun_port)) or C(gre). Linux 5.2 or later (C(gre) 5.3).
+          - Tunnel encapsulation of a V(tun) real server (ipvsadm C(--tun-type)), V(ipip)
+            (default), V(gue) (needs O(realservers[].tun_port)) or V(gre). Linux 5.2 or later (V(gre) 5.3).
           - Refused with another forwarding method.
         type: str
         choices: [ipip, gue, gre]
       tun_port:
-        description: UDP port 1..65535 of a C(gue) real server (ipvsadm C(--tun-port)); required with C(gue), refused otherwise.
+        description: UDP port 1..65535 of a V(gue) real server (ipvsadm C(--tun-port)); required with V(gue), refused otherwise.
         type: int
       tun_csum:
         description:
-          - Tunnel checksum of a C(gue)/C(gre) real server (ipvsadm C(--tun-nocsum)/C(--tun-csum)/C(--tun-remcsum)),
-            default C(nocsum); C(remcsum) only with C(gue). Linux 5.3 or later.
+          - Tunnel checksum of a V(gue)/V(gre) real server (ipvsadm C(--tun-nocsum)/C(--tun-csum)/C(--tun-remcsum)),
+            default V(nocsum); V(remcsum) only with V(gue). Linux 5.3 or later.
         type: str
         choices: [nocsum, csum, remcsum]
   purge_realservers:

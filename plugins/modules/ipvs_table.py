@@ -37,21 +37,21 @@ options:
     elements: dict
     suboptions:
       protocol:
-        description: C(tcp), C(udp) or C(fwmark).
+        description: V(tcp), V(udp) or V(fwmark).
         type: str
         choices: [tcp, udp, fwmark]
         default: tcp
       address:
-        description: Virtual IP address of a C(tcp)/C(udp) service.
+        description: Virtual IP address of a V(tcp)/V(udp) service.
         type: str
       port:
-        description: Port of a C(tcp)/C(udp) service; V(0) (all ports) only with persistence.
+        description: Port of a V(tcp)/V(udp) service; V(0) (all ports) only with persistence.
         type: int
       fwmark:
-        description: Firewall mark of a C(fwmark) service.
+        description: Firewall mark of a V(fwmark) service.
         type: int
       family:
-        description: Address family of a C(fwmark) service.
+        description: Address family of a V(fwmark) service.
         type: str
         choices: [ipv4, ipv6]
       scheduler:
@@ -60,7 +60,7 @@ options:
         choices: [rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, mh, fo, ovf, twos]
         default: wlc
       scheduler_flags:
-        description: Scheduler flags; C(sh-*) with C(sh), C(mh-*) with C(mh).
+        description: Scheduler flags; V(sh-fallback)/V(sh-port) only with V(sh), V(mh-fallback)/V(mh-port) only with V(mh).
         type: list
         elements: str
         choices: [mh-fallback, mh-port, sh-fallback, sh-port]
@@ -73,7 +73,7 @@ options:
         description: Persistence netmask (IPv4 dotted or prefix length, IPv6 prefix length).
         type: str
       one_packet:
-        description: One-packet scheduling (not for C(tcp)).
+        description: One-packet scheduling (not for V(tcp)).
         type: bool
         default: false
       realservers:
@@ -87,7 +87,7 @@ options:
             type: str
             required: true
           port:
-            description: Real server port (defaults to the service port; a different one only with C(nat)).
+            description: Real server port (defaults to the service port; a different one only with V(nat)).
             type: int
           forwarding:
             description: Forwarding method.
@@ -108,18 +108,18 @@ options:
             default: 0
           tun_type:
             description:
-              - Tunnel encapsulation of a C(tun) real server (ipvsadm C(--tun-type)), C(ipip)
-                (default), C(gue) (needs O(services[].realservers[].tun_port)) or C(gre). Linux 5.2 or later (C(gre) 5.3).
+              - Tunnel encapsulation of a V(tun) real server (ipvsadm C(--tun-type)), V(ipip)
+                (default), V(gue) (needs O(services[].realservers[].tun_port)) or V(gre). Linux 5.2 or later (V(gre) 5.3).
               - Refused with another forwarding method.
             type: str
             choices: [ipip, gue, gre]
           tun_port:
-            description: UDP port 1..65535 of a C(gue) real server (ipvsadm C(--tun-port)); required with C(gue), refused otherwise.
+            description: UDP port 1..65535 of a V(gue) real server (ipvsadm C(--tun-port)); required with V(gue), refused otherwise.
             type: int
           tun_csum:
             description:
-              - Tunnel checksum of a C(gue)/C(gre) real server (ipvsadm C(--tun-nocsum)/C(--tun-csum)/C(--tun-remcsum)),
-                default C(nocsum); C(remcsum) only with C(gue). Linux 5.3 or later.
+              - Tunnel checksum of a V(gue)/V(gre) real server (ipvsadm C(--tun-nocsum)/C(--tun-csum)/C(--tun-remcsum)),
+                default V(nocsum); V(remcsum) only with V(gue). Linux 5.3 or later.
             type: str
             choices: [nocsum, csum, remcsum]
   rules:

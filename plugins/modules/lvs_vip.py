@@ -19,12 +19,12 @@ description:
   - "On a DR or TUN real server: the VIP on C(lo) as a single host (/32, /128 for IPv6), optionally
     with a host route, together with M(lvs.cluster.arp_suppress) so the real server does not answer
     ARP for it."
-  - The module owns exactly the address I(address)/I(prefix) on I(interface) and, with
-    I(host_route=true), the main-table route I(address)/I(prefix) via I(interface). Other
+  - The module owns exactly the address O(address)/O(prefix) on O(interface) and, with
+    O(host_route=true), the main-table route O(address)/O(prefix) via O(interface). Other
     addresses and routes are never touched.
-  - If I(address) is already on I(interface) with another prefix length or label, C(state=present)
+  - If O(address) is already on O(interface) with another prefix length or label, O(state=present)
     replaces it (removes it, then adds the wanted one), because the kernel cannot change those in place.
-  - The link state of I(interface) is not changed.
+  - The link state of O(interface) is not changed.
   - All options are validated and the interface is looked up before anything is changed.
 author:
   - lvs.cluster contributors (@lvs-cluster)
@@ -45,20 +45,20 @@ options:
     type: int
   interface:
     description:
-      - The device to put the address on, as C(ip link) names it (not an alias such as C(eth0:0); use I(label) for that).
+      - The device to put the address on, as C(ip link) names it (not an alias such as C(eth0:0); use O(label) for that).
     type: str
     default: lo
   label:
     description:
       - IPv4 address label, the alias name C(ifconfig) shows, such as C(lo:0) or C(eth0:0).
-      - Must be I(interface) followed by a colon and a suffix, at most 15 characters.
+      - Must be O(interface) followed by a colon and a suffix, at most 15 characters.
       - When omitted, any existing label of the address is accepted as is.
     type: str
   host_route:
     description:
-      - Also manage a main-table route to I(address)/I(prefix) via I(interface), the C(route add -host VIP dev lo)
+      - Also manage a main-table route to O(address)/O(prefix) via O(interface), the C(route add -host VIP dev lo)
         line of classic recipes.
-      - With C(state=absent), the route is removed only when this is V(true).
+      - With O(state=absent), the route is removed only when this is V(true).
     type: bool
     default: false
   state:
@@ -115,7 +115,7 @@ label:
   type: str
   sample: "lo:0"
 host_route:
-  description: Whether the host route exists after the run (null when I(host_route=false), since it is then not managed).
+  description: Whether the host route exists after the run (null when O(host_route=false), since it is then not managed).
   returned: always
   type: bool
   sample: true
