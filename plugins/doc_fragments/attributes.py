@@ -7,18 +7,49 @@ __metaclass__ = type
 
 
 class ModuleDocFragment(object):
-    # Shared attribute docs: every module in this collection supports check and diff mode.
+    # What the attributes mean. Each module says itself how far it supports them
+    # (support, and details where the support is partial), and on which platform it runs.
     DOCUMENTATION = r'''
 options: {}
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying the kernel.
-    support: full
+    description: Can run in check_mode and return changed status prediction without modifying the target.
   diff_mode:
     description: Will return details on what has changed (or would change in check mode) in diff mode.
-    support: full
   platform:
-    description: Runs on Linux hosts; talks to the kernel over netlink with pyroute2.
+    description: Target OS/families that can be operated against.
+'''
+
+    # Modules that only read.
+    INFO_MODULE = r'''
+options: {}
+attributes:
+  check_mode:
     support: full
-    platforms: linux
+    details: This action does not modify state.
+  diff_mode:
+    support: N/A
+    details: This action does not modify state.
+'''
+
+    # The IPVS modules' action group (meta/runtime.yml).
+    ACTIONGROUP_IPVS = r'''
+options: {}
+attributes:
+  action_group:
+    description: Use C(group/lvs.cluster.ipvs) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - lvs.cluster.ipvs
+'''
+
+    # The network modules' action group (meta/runtime.yml).
+    ACTIONGROUP_NET = r'''
+options: {}
+attributes:
+  action_group:
+    description: Use C(group/lvs.cluster.net) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - lvs.cluster.net
 '''

@@ -25,6 +25,18 @@ author:
   - lvs.cluster contributors (@lvs-cluster)
 extends_documentation_fragment:
   - lvs.cluster.attributes
+  - lvs.cluster.attributes.actiongroup_net
+attributes:
+  check_mode:
+    support: full
+    details: The live values and O(sysctl_file) are read; nothing is written.
+  diff_mode:
+    support: full
+    details: The live keys, and O(sysctl_file) when it would change, before and after.
+  platform:
+    support: full
+    platforms: linux
+    details: Reads and writes C(/proc/sys/net) of the network namespace the module runs in.
 options:
   interfaces:
     description:

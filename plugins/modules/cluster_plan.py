@@ -27,7 +27,7 @@ attributes:
     support: full
     description: Changes nothing in any mode.
   diff_mode:
-    support: none
+    support: N/A
     description: Nothing to show; it changes nothing.
   platform:
     support: full

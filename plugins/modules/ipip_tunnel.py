@@ -28,6 +28,20 @@ requirements:
   - the C(ipip) kernel module (C(modprobe ipip)) on the managed host
 extends_documentation_fragment:
   - lvs.cluster.attributes
+  - lvs.cluster.attributes.actiongroup_net
+attributes:
+  check_mode:
+    support: full
+    details: The device, its addresses, the live C(rp_filter) values and O(sysctl_file) are read; nothing is changed.
+  diff_mode:
+    support: full
+    details: The device's state and IPv4 addresses, the live C(rp_filter) keys, and O(sysctl_file) when it would
+      change, before and after.
+  platform:
+    support: full
+    platforms: linux
+    details: Talks to the kernel over rtnetlink (pyroute2) and C(/proc/sys/net) in the network namespace the module
+      runs in.
 options:
   address:
     description:

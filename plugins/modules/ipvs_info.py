@@ -20,12 +20,13 @@ author:
   - lvs.cluster contributors (@lvs-cluster)
 extends_documentation_fragment:
   - lvs.cluster.attributes
+  - lvs.cluster.attributes.info_module
+  - lvs.cluster.attributes.actiongroup_ipvs
 attributes:
-  check_mode:
+  platform:
     support: full
-    details: The module only reads.
-  diff_mode:
-    support: none
+    platforms: linux
+    details: Talks to the kernel's IPVS generic netlink family (pyroute2) in the network namespace the module runs in.
 requirements:
   - pyroute2 >= 0.9.5
   - the C(ip_vs) kernel module loaded on the target

@@ -26,6 +26,22 @@ author:
   - lvs.cluster contributors (@lvs-cluster)
 extends_documentation_fragment:
   - lvs.cluster.attributes
+  - lvs.cluster.attributes.actiongroup_ipvs
+attributes:
+  check_mode:
+    support: partial
+    details:
+      - The plan is made from the live table and reported in RV(operations); nothing is sent to the kernel.
+      - With O(state=drained), check mode reports the weight change to V(0) but neither makes it nor waits for the
+        connections to end, so it cannot tell whether the drain would end within O(drain_timeout), and
+        RV(connections) is not returned.
+  diff_mode:
+    support: full
+    details: The real server before and after, as an C(ipvsadm-save -n) line.
+  platform:
+    support: full
+    platforms: linux
+    details: Talks to the kernel's IPVS generic netlink family (pyroute2) in the network namespace the module runs in.
 requirements:
   - pyroute2 >= 0.9.5
   - the C(ip_vs) kernel module loaded on the target

@@ -25,6 +25,18 @@ author:
   - lvs.cluster contributors (@lvs-cluster)
 extends_documentation_fragment:
   - lvs.cluster.attributes
+  - lvs.cluster.attributes.actiongroup_ipvs
+attributes:
+  check_mode:
+    support: full
+    details: The plan is made from the live table and reported in RV(operations); nothing is sent to the kernel.
+  diff_mode:
+    support: full
+    details: The service with its real servers before and after, as C(ipvsadm-save -n) lines.
+  platform:
+    support: full
+    platforms: linux
+    details: Talks to the kernel's IPVS generic netlink family (pyroute2) in the network namespace the module runs in.
 requirements:
   - pyroute2 >= 0.9.5
   - the C(ip_vs) kernel module loaded on the target

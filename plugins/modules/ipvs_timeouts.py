@@ -19,6 +19,18 @@ author:
   - lvs.cluster contributors (@lvs-cluster)
 extends_documentation_fragment:
   - lvs.cluster.attributes
+  - lvs.cluster.attributes.actiongroup_ipvs
+attributes:
+  check_mode:
+    support: full
+    details: The live timeouts are read and RV(timeouts) says what they would be; nothing is set.
+  diff_mode:
+    support: full
+    details: The three timeouts before and after.
+  platform:
+    support: full
+    platforms: linux
+    details: Talks to the kernel's IPVS generic netlink family (pyroute2) in the network namespace the module runs in.
 requirements:
   - pyroute2 >= 0.9.5
   - the C(ip_vs) kernel module loaded on the target

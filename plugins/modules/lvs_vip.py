@@ -32,6 +32,18 @@ requirements:
   - pyroute2 >= 0.9.5
 extends_documentation_fragment:
   - lvs.cluster.attributes
+  - lvs.cluster.attributes.actiongroup_net
+attributes:
+  check_mode:
+    support: full
+    details: The interface's addresses and the route are read; nothing is added or removed.
+  diff_mode:
+    support: full
+    details: The entries of O(address) on O(interface) and the host route, before and after.
+  platform:
+    support: full
+    platforms: linux
+    details: Talks to the kernel over rtnetlink (pyroute2) in the network namespace the module runs in.
 options:
   address:
     description:
