@@ -64,14 +64,100 @@ ansible_facts:
             and the VIPs and rules are keepalived's, so empty here.
           type: dict
           returned: on directors
+          contains:
+            vips:
+              description: The VIPs to put on the director, each once (empty in keepalived mode).
+              type: list
+              elements: dict
+              contains:
+                address: {description: The VIP., type: str}
+                prefix: {description: Its prefix length (32 or 128)., type: int}
+                interface: {description: The director's C(lvs_vip_interface)., type: str}
+            rules:
+              description: The IPVS table as C(ipvsadm-save -n) text (empty in keepalived mode).
+              type: str
+            kernel_modules:
+              description: C(ip_vs) and the scheduler modules the services use.
+              type: list
+              elements: str
+            nat:
+              description: Whether a real server is reached by NAT (the director then forwards).
+              type: bool
+            ipv6:
+              description: Whether a service is IPv6.
+              type: bool
+            fwmarks:
+              description: What the director marks for each fwmark service.
+              type: list
+              elements: dict
+              contains:
+                fwmark: {description: The mark., type: int}
+                protocol: {description: V(tcp) or V(udp)., type: str}
+                address: {description: The VIP the marked traffic is addressed to., type: str}
+                family: {description: V(ipv4) or V(ipv6)., type: str}
+                ports: {description: The destination ports marked., type: list, elements: int}
+            address:
+              description: The director's address (from C(lvs_address)), or null.
+              type: str
+            keepalived:
+              description:
+                - In keepalived mode only, the values C(keepalived.conf) is rendered from (the VRRP
+                  instance and the virtual servers), as the director role's template reads them.
+                - An interface between the plan and that template, not a stable one.
+              type: dict
+              returned: in keepalived mode
         realserver:
           description: VIPs on lo (DR) and tunl0 (TUN), NAT reply routes, ARP interfaces.
           type: dict
           returned: on real servers
+          contains:
+            dr_vips:
+              description: VIPs of its DR services, to put on C(lo).
+              type: list
+              elements: str
+            tun_vips:
+              description: VIPs of its TUN services, to put on C(tunl0).
+              type: list
+              elements: str
+            nat_replies:
+              description: Replies of its NAT services, routed back through the director.
+              type: list
+              elements: dict
+              contains:
+                from: {description: The real server's address the replies come from., type: str}
+                protocol: {description: V(tcp) or V(udp)., type: str}
+                port: {description: The source port of the replies (0 for every port)., type: int}
+                via:
+                  description: The gateway the replies are routed to (the director, or keepalived's NAT gateway VIP).
+                  type: str
+            arp_interfaces:
+              description: The interfaces ARP is suppressed on (C(lo), and C(tunl0) with TUN VIPs).
+              type: list
+              elements: str
+            nat_table:
+              description: The routing table number of the NAT reply routes.
+              type: int
+            nat_priority:
+              description: The priority of the policy rules that select that table.
+              type: int
         router:
           description: Routes to VIPs and the rp_filter value.
           type: dict
           returned: on routers
+          contains:
+            routes:
+              description: Routes to the VIPs outside the router's segment, via the director.
+              type: list
+              elements: dict
+              contains:
+                to: {description: The VIP as a host prefix., type: str}
+                via: {description: The director's address., type: str}
+            rp_filter:
+              description: V(2) (loose) when a DR or TUN service sends replies past the router; null to leave it.
+              type: int
+            ipv6:
+              description: Whether a service is IPv6.
+              type: bool
 problems:
   description: Every problem found, each naming its variable path.
   returned: failure

@@ -58,26 +58,107 @@ services:
   type: list
   elements: dict
   contains:
-    protocol: {description: "tcp, udp or fwmark.", type: str}
-    family: {description: ipv4 or ipv6., type: str}
-    address: {description: Virtual IP address (null for fwmark)., type: str}
-    port: {description: Port (null for fwmark)., type: int}
-    fwmark: {description: Firewall mark (null unless fwmark)., type: int}
-    scheduler: {description: Scheduler name., type: str}
-    scheduler_flags: {description: Scheduler flags., type: list, elements: str}
-    persistence_timeout: {description: "Persistence timeout in seconds, 0 when not persistent.", type: int}
-    persistence_netmask: {description: "Persistence netmask (IPv4 dotted, IPv6 prefix length).", type: raw}
-    one_packet: {description: One-packet scheduling., type: bool}
-    stats: {description: "Counters: connections, packets_in, packets_out, bytes_in, bytes_out and the
-                          per-second rates.", type: dict}
+    protocol:
+      description: V(tcp), V(udp) or V(fwmark).
+      type: str
+    family:
+      description: V(ipv4) or V(ipv6).
+      type: str
+    address:
+      description: Virtual IP address; null for a V(fwmark) service.
+      type: str
+    port:
+      description: Port, V(0) for all ports; null for a V(fwmark) service.
+      type: int
+    fwmark:
+      description: Firewall mark; null unless V(fwmark).
+      type: int
+    scheduler:
+      description: Scheduler name.
+      type: str
+    scheduler_flags:
+      description: Scheduler flags.
+      type: list
+      elements: str
+    persistence_timeout:
+      description: Persistence timeout in seconds, V(0) when not persistent.
+      type: int
+    persistence_netmask:
+      description: Persistence netmask, dotted for IPv4 (V(255.255.255.255) by default), a prefix length for IPv6 (V(128)).
+      type: raw
+    one_packet:
+      description: One-packet scheduling.
+      type: bool
+    stats:
+      description: The service's counters since it was added (or last zeroed with C(ipvsadm -Z)), and the
+        kernel's rate estimates.
+      type: dict
+      contains:
+        connections: {description: Connections scheduled., type: int}
+        packets_in: {description: Packets in., type: int}
+        packets_out: {description: Packets out (replies of DR and TUN real servers bypass the director and are not counted)., type: int}
+        bytes_in: {description: Bytes in., type: int}
+        bytes_out: {description: Bytes out (as for packets_out)., type: int}
+        connections_per_second: {description: The kernel's estimate of connections per second., type: int}
+        packets_in_per_second: {description: The kernel's estimate of packets in per second., type: int}
+        packets_out_per_second: {description: The kernel's estimate of packets out per second., type: int}
+        bytes_in_per_second: {description: The kernel's estimate of bytes in per second., type: int}
+        bytes_out_per_second: {description: The kernel's estimate of bytes out per second., type: int}
     realservers:
-      description: "Real servers: address, port, forwarding, weight, upper_threshold, lower_threshold,
-                    tun_type, tun_port, tun_csum, active_connections, inactive_connections,
-                    persistent_connections, stats. The tunnel fields are set where they mean
-                    something (tun_type on tun real servers, tun_port with gue, tun_csum with
-                    gue and gre) and null elsewhere."
+      description: Its real servers, ordered by address and port.
       type: list
       elements: dict
+      contains:
+        address:
+          description: IP address of the real server.
+          type: str
+        port:
+          description: Port of the real server.
+          type: int
+        forwarding:
+          description: Forwarding method, V(nat), V(dr) or V(tun).
+          type: str
+        weight:
+          description: Weight, V(0) takes no new connections.
+          type: int
+        upper_threshold:
+          description: Upper connection threshold, V(0) = no limit.
+          type: int
+        lower_threshold:
+          description: Lower connection threshold.
+          type: int
+        tun_type:
+          description: Tunnel type of a V(tun) real server (V(ipip), V(gue) or V(gre)); null for the other forwarding methods.
+          type: str
+        tun_port:
+          description: UDP port of a V(gue) real server; null for the other tunnel types and forwarding methods.
+          type: int
+        tun_csum:
+          description: Tunnel checksum of a V(gue) or V(gre) real server (V(nocsum), V(csum) or V(remcsum)); null otherwise.
+          type: str
+        active_connections:
+          description: Active connections (ipvsadm C(ActiveConn)).
+          type: int
+        inactive_connections:
+          description: Inactive connections (ipvsadm C(InActConn)).
+          type: int
+        persistent_connections:
+          description: Persistence templates pointing at this real server (ipvsadm C(--persistent-conn)).
+          type: int
+        stats:
+          description: The real server's counters, as for the service.
+          type: dict
+          contains:
+            connections: {description: Connections scheduled., type: int}
+            packets_in: {description: Packets in., type: int}
+            packets_out: {description: Packets out (replies of DR and TUN real servers bypass the director and are not counted)., type: int}
+            bytes_in: {description: Bytes in., type: int}
+            bytes_out: {description: Bytes out (as for packets_out)., type: int}
+            connections_per_second: {description: The kernel's estimate of connections per second., type: int}
+            packets_in_per_second: {description: The kernel's estimate of packets in per second., type: int}
+            packets_out_per_second: {description: The kernel's estimate of packets out per second., type: int}
+            bytes_in_per_second: {description: The kernel's estimate of bytes in per second., type: int}
+            bytes_out_per_second: {description: The kernel's estimate of bytes out per second., type: int}
   sample:
     - protocol: tcp
       family: ipv4
@@ -89,7 +170,9 @@ services:
       persistence_timeout: 0
       persistence_netmask: 255.255.255.255
       one_packet: false
-      stats: {connections: 12, packets_in: 80, packets_out: 0, bytes_in: 5120, bytes_out: 0}
+      stats: {connections: 12, packets_in: 80, packets_out: 0, bytes_in: 5120, bytes_out: 0,
+              connections_per_second: 0, packets_in_per_second: 0, packets_out_per_second: 0,
+              bytes_in_per_second: 0, bytes_out_per_second: 0}
       realservers:
         - {address: 10.0.0.11, port: 80, forwarding: dr, weight: 2, upper_threshold: 0, lower_threshold: 0,
            tun_type: null, tun_port: null, tun_csum: null,
@@ -101,6 +184,10 @@ timeouts:
   description: Connection timeouts in seconds (C(ipvsadm -L --timeout)).
   returned: always
   type: dict
+  contains:
+    tcp: {description: Timeout of established TCP connections., type: int}
+    tcpfin: {description: Timeout of TCP connections after a FIN., type: int}
+    udp: {description: Timeout of UDP flows., type: int}
   sample: {tcp: 900, tcpfin: 120, udp: 300}
 save:
   description:

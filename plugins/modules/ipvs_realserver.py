@@ -188,6 +188,34 @@ realserver:
   description: The real server as it is now (in check mode, as it would be); empty when absent.
   returned: always
   type: dict
+  contains:
+    address:
+      description: IP address of the real server.
+      type: str
+    port:
+      description: Port of the real server.
+      type: int
+    forwarding:
+      description: Forwarding method, V(nat), V(dr) or V(tun).
+      type: str
+    weight:
+      description: Weight, V(0) takes no new connections.
+      type: int
+    upper_threshold:
+      description: Upper connection threshold, V(0) = no limit.
+      type: int
+    lower_threshold:
+      description: Lower connection threshold.
+      type: int
+    tun_type:
+      description: Tunnel type of a V(tun) real server (V(ipip), V(gue) or V(gre)); null for the other forwarding methods.
+      type: str
+    tun_port:
+      description: UDP port of a V(gue) real server; null for the other tunnel types and forwarding methods.
+      type: int
+    tun_csum:
+      description: Tunnel checksum of a V(gue) or V(gre) real server (V(nocsum), V(csum) or V(remcsum)); null otherwise.
+      type: str
   sample: {address: 10.0.0.11, port: 8080, forwarding: nat, weight: 2, upper_threshold: 0, lower_threshold: 0,
            tun_type: null, tun_port: null, tun_csum: null}
 operations:
@@ -198,8 +226,18 @@ operations:
   sample: ["set dest tcp 192.0.2.10:80 realserver 10.0.0.11:8080"]
 connections:
   description: With O(state=drained), the active and inactive connections seen last, and whether they reached 0.
-  returned: when state is drained and not in check mode
+  returned: when state is drained, drain_timeout is above 0 and not in check mode
   type: dict
+  contains:
+    active_connections:
+      description: Active connections (ipvsadm C(ActiveConn)).
+      type: int
+    inactive_connections:
+      description: Inactive connections (ipvsadm C(InActConn)).
+      type: int
+    drained:
+      description: Whether both reached 0 within O(drain_timeout); when false the task fails.
+      type: bool
   sample: {active_connections: 0, inactive_connections: 0, drained: true}
 '''
 

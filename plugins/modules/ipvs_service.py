@@ -227,6 +227,70 @@ service:
   description: The service as it is now (in check mode, as it would be); empty when absent.
   returned: always
   type: dict
+  contains:
+    protocol:
+      description: V(tcp), V(udp) or V(fwmark).
+      type: str
+    family:
+      description: V(ipv4) or V(ipv6).
+      type: str
+    address:
+      description: Virtual IP address; null for a V(fwmark) service.
+      type: str
+    port:
+      description: Port, V(0) for all ports; null for a V(fwmark) service.
+      type: int
+    fwmark:
+      description: Firewall mark; null unless V(fwmark).
+      type: int
+    scheduler:
+      description: Scheduler name.
+      type: str
+    scheduler_flags:
+      description: Scheduler flags.
+      type: list
+      elements: str
+    persistence_timeout:
+      description: Persistence timeout in seconds, V(0) when not persistent.
+      type: int
+    persistence_netmask:
+      description: Persistence netmask, dotted for IPv4 (V(255.255.255.255) by default), a prefix length for IPv6 (V(128)).
+      type: raw
+    one_packet:
+      description: One-packet scheduling.
+      type: bool
+    realservers:
+      description: Its real servers, ordered by address and port.
+      type: list
+      elements: dict
+      contains:
+        address:
+          description: IP address of the real server.
+          type: str
+        port:
+          description: Port of the real server.
+          type: int
+        forwarding:
+          description: Forwarding method, V(nat), V(dr) or V(tun).
+          type: str
+        weight:
+          description: Weight, V(0) takes no new connections.
+          type: int
+        upper_threshold:
+          description: Upper connection threshold, V(0) = no limit.
+          type: int
+        lower_threshold:
+          description: Lower connection threshold.
+          type: int
+        tun_type:
+          description: Tunnel type of a V(tun) real server (V(ipip), V(gue) or V(gre)); null for the other forwarding methods.
+          type: str
+        tun_port:
+          description: UDP port of a V(gue) real server; null for the other tunnel types and forwarding methods.
+          type: int
+        tun_csum:
+          description: Tunnel checksum of a V(gue) or V(gre) real server (V(nocsum), V(csum) or V(remcsum)); null otherwise.
+          type: str
   sample:
     protocol: tcp
     family: ipv4

@@ -188,6 +188,13 @@ summary:
   description: Number of operations per kind.
   returned: always
   type: dict
+  contains:
+    services_added: {description: Services added., type: int}
+    services_changed: {description: Services edited in place., type: int}
+    services_removed: {description: Services removed., type: int}
+    realservers_added: {description: Real servers added., type: int}
+    realservers_changed: {description: Real servers edited in place., type: int}
+    realservers_removed: {description: Real servers removed., type: int}
   sample: {services_added: 1, services_changed: 0, services_removed: 0,
            realservers_added: 2, realservers_changed: 0, realservers_removed: 0}
 '''

@@ -61,6 +61,10 @@ timeouts:
   description: The timeouts in seconds now (in check mode, as they would be).
   returned: always
   type: dict
+  contains:
+    tcp: {description: Timeout of established TCP connections., type: int}
+    tcpfin: {description: Timeout of TCP connections after a FIN., type: int}
+    udp: {description: Timeout of UDP flows., type: int}
   sample: {tcp: 300, tcpfin: 30, udp: 60}
 '''
 
