@@ -394,13 +394,12 @@ def _normalize_tunnel(params, base, forwarding, p):
 
 
 def normalize_timeouts(params):
-    """ipvs_timeouts options -> dict of the ones given (None = leave alone)."""
+    """ipvs_timeouts options -> dict of the ones given (None = leave alone). That at least
+    one is given is the module's required_one_of."""
     wanted = {}
     for name in ('tcp', 'tcpfin', 'udp'):
         if params.get(name) is not None:
             wanted[name] = _int(params[name], name, 1, MAX_TIMEOUT)
-    if not wanted:
-        raise IPVSError("tcp, tcpfin, udp: give at least one timeout in seconds")
     return wanted
 
 

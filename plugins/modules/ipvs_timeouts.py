@@ -78,6 +78,7 @@ from ansible_collections.lvs.cluster.plugins.module_utils.ipvs import (
 def main():
     module = AnsibleModule(
         argument_spec=dict(tcp=dict(type='int'), tcpfin=dict(type='int'), udp=dict(type='int')),
+        required_one_of=[('tcp', 'tcpfin', 'udp')],
         supports_check_mode=True,
     )
     try:

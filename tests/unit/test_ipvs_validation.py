@@ -162,5 +162,5 @@ def test_timeouts():
         name = list(bad)[0]
         with pytest.raises(IPVSError, match='^%s:' % name):
             normalize_timeouts(bad)
-    with pytest.raises(IPVSError):
-        normalize_timeouts({'tcp': None, 'tcpfin': None, 'udp': None})
+    # None given: nothing to set (the module refuses that with required_one_of).
+    assert normalize_timeouts({'tcp': None, 'tcpfin': None, 'udp': None}) == {}
