@@ -128,3 +128,20 @@ def wait_for(predicate, timeout, what):
             return
         time.sleep(0.5)
     raise AssertionError('timed out after %ds waiting for %s' % (timeout, what))
+
+
+SLOW_CGI = """#!/bin/sh
+# A response that streams one line a second until /tmp/release exists (at most 300 s).
+echo "Content-Type: text/plain"
+echo
+i=0
+while [ ! -e /tmp/release ] && [ $i -lt 300 ]; do echo "$(hostname) $i"; i=$((i + 1)); sleep 1; done
+echo end
+"""
+
+
+def install_slow_cgi(name):
+    """/cgi-bin/slow on real server NAME: a response that stays open (one line a second)
+    until `touch /tmp/release` there; the way to hold a connection through a change."""
+    sh(name, "mkdir -p /srv/www/cgi-bin && cat > /srv/www/cgi-bin/slow <<'EOF'\n%sEOF\n"
+             "chmod 755 /srv/www/cgi-bin/slow; rm -f /tmp/release" % SLOW_CGI)

@@ -76,22 +76,11 @@ def test_check_mode_reports_the_changes_and_makes_none():
     assert c.snapshot(HOSTS) == before
 
 
-SLOW_CGI = """#!/bin/sh
-# A response that streams one line a second until /tmp/release exists (at most 300 s).
-echo "Content-Type: text/plain"
-echo
-i=0
-while [ ! -e /tmp/release ] && [ $i -lt 300 ]; do echo "$(hostname) $i"; i=$((i + 1)); sleep 1; done
-echo end
-"""
-
-
 def test_removing_a_real_server_keeps_the_other_real_servers_connections():
     # A streaming response through the VIP stays open while site.yml removes the other
     # real server from lvs_services; it must then end intact, from the same real server.
     for rs in ('rs1', 'rs2'):
-        c.sh(rs, "mkdir -p /srv/www/cgi-bin && cat > /srv/www/cgi-bin/slow <<'EOF'\n%sEOF\n"
-                 "chmod 755 /srv/www/cgi-bin/slow; rm -f /tmp/release" % SLOW_CGI)
+        c.install_slow_cgi(rs)
     c.sh('client', 'rm -f /tmp/slow /tmp/slow.rc; (curl -sN --max-time 400 -o /tmp/slow '
                    'http://%s/cgi-bin/slow; echo $? > /tmp/slow.rc) >/dev/null 2>&1 &' % VIP)
     c.wait_for(lambda: 'ESTABLISHED' in c.sh('director', 'ipvsadm -Lnc'), 30, 'the stream to start')

@@ -25,14 +25,6 @@ RS1_DR = '-a -t 192.0.2.100:80 -r 192.0.2.11:80 -g -w %d'
 RS1_NAT = '-a -t 192.0.2.101:80 -r 192.0.2.11:8080 -m -w %d'
 # Client addresses of our own (test_ha.py used .20-.23): fresh persistence.
 CLIENTS = ['192.0.2.%d' % i for i in range(30, 40)]
-# A response that streams one line a second until /tmp/release exists (as in test_dr.py).
-SLOW_CGI = """#!/bin/sh
-echo "Content-Type: text/plain"
-echo
-i=0
-while [ ! -e /tmp/release ] && [ $i -lt 300 ]; do echo "$(hostname) $i"; i=$((i + 1)); sleep 1; done
-echo end
-"""
 # Seconds a closed DR connection stays in FIN_WAIT (it counts as inactive, and a drain
 # waits for it): 120 by default; 2 here, so the drain ends soon after the stream.
 TCPFIN = 2
@@ -102,8 +94,7 @@ def test_drain_takes_rs1_out_of_both_directors_without_dropping_a_stream():
     log = tempfile.TemporaryFile(mode='w+')
     try:
         forget_closed_connections()
-        c.sh('rs1', "mkdir -p /srv/www/cgi-bin && cat > /srv/www/cgi-bin/slow <<'EOF'\n%sEOF\n"
-                    "chmod 755 /srv/www/cgi-bin/slow; rm -f /tmp/release" % SLOW_CGI)
+        c.install_slow_cgi('rs1')
         # A client address the DR service's persistence sends to rs1 (wrr 3:3: one of two).
         client = c.sh('client', 'for a in %s; do ip addr replace $a/24 dev eth0; '
                                 'if [ "$(curl -s --max-time 3 --interface $a http://%s/)" = rs1 ]; '
