@@ -107,26 +107,26 @@ ansible_facts:
               type: dict
               returned: in keepalived mode
               contains:
-                router_id: {description: C(router_id) in C(global_defs) (the inventory host name)., type: str}
-                instance: {description: The VRRP instance's name (V(VI_LVS))., type: str}
-                state: {description: Initial state, V(MASTER) or V(BACKUP)., type: str}
-                priority: {description: VRRP priority (director order or C(lvs_vrrp_priority))., type: int}
-                interface: {description: VRRP and connection sync interface (C(lvs_interface))., type: str}
-                virtual_router_id: {description: The VRID., type: int}
-                advert_int: {description: Seconds between advertisements., type: float}
-                vrrp_version: {description: 2 or 3., type: int}
-                authentication: {description: Whether PASS authentication is on (the secret is not in the plan)., type: bool}
-                nopreempt: {description: Whether C(nopreempt) is written., type: bool}
-                preempt_delay: {description: C(preempt_delay) seconds, or null., type: int}
-                unicast_src_ip: {description: Source of unicast advertisements, or null (multicast, or alone)., type: str}
-                unicast_peers: {description: The other directors' addresses., type: list, elements: str}
-                track_interfaces: {description: Interfaces tracked besides the VRRP one., type: list, elements: str}
-                virtual_ipaddresses: {description: C(virtual_ipaddress) lines (address/prefix dev IF)., type: list, elements: str}
-                sync_daemon: {description: Whether C(lvs_sync_daemon) is on., type: bool}
-                notification_email: {description: Mail recipients., type: list, elements: str}
-                notification_email_from: {description: Mail sender, or null., type: str}
-                smtp_server: {description: Mail server, or null., type: str}
-                scripts: {description: Whether a C(MISC_CHECK) needs script security., type: bool}
+                router_id: {description: "C(router_id) in C(global_defs) (the inventory host name).", type: str}
+                instance: {description: "The VRRP instance's name (V(VI_LVS)).", type: str}
+                state: {description: "Initial state, V(MASTER) or V(BACKUP).", type: str}
+                priority: {description: "VRRP priority (director order or C(lvs_vrrp_priority)).", type: int}
+                interface: {description: "VRRP and connection sync interface (C(lvs_interface)).", type: str}
+                virtual_router_id: {description: "The VRID.", type: int}
+                advert_int: {description: "Seconds between advertisements.", type: float}
+                vrrp_version: {description: "2 or 3.", type: int}
+                authentication: {description: "Whether PASS authentication is on (the secret is not in the plan).", type: bool}
+                nopreempt: {description: "Whether C(nopreempt) is written.", type: bool}
+                preempt_delay: {description: "C(preempt_delay) seconds, or null.", type: int}
+                unicast_src_ip: {description: "Source of unicast advertisements, or null (multicast, or alone).", type: str}
+                unicast_peers: {description: "The other directors' addresses.", type: list, elements: str}
+                track_interfaces: {description: "Interfaces tracked besides the VRRP one.", type: list, elements: str}
+                virtual_ipaddresses: {description: "C(virtual_ipaddress) lines (address/prefix dev IF).", type: list, elements: str}
+                sync_daemon: {description: "Whether C(lvs_sync_daemon) is on.", type: bool}
+                notification_email: {description: "Mail recipients.", type: list, elements: str}
+                notification_email_from: {description: "Mail sender, or null.", type: str}
+                smtp_server: {description: "Mail server, or null.", type: str}
+                scripts: {description: "Whether a C(MISC_CHECK) needs script security.", type: bool}
                 virtual_servers:
                   description: One per service, in C(lvs_services) order, with its real servers and checks.
                   type: list
