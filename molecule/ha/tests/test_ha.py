@@ -6,7 +6,7 @@ Read top to bottom: the MASTER holds every VIP and both services reach every rea
 a health check takes a dead real server out and a re-run of site.yml leaves that alone;
 the MASTER is powered off during a streamed response and a request every 100 ms (the gap
 is measured, the synced stream goes on intact); the old MASTER boots and takes its VIPs
-back with no split brain. Oracles: ip addr, ipvsadm, curl and md5sum on the hosts.
+back with no split brain. Oracles: ip addr, ipvsadm and curl on the hosts.
 """
 import re
 import subprocess
