@@ -107,7 +107,7 @@ def gap(lines):
             if last_ok is not None:
                 longest = max(longest, when - last_ok)
             last_ok = when
-    return longest, sum(1 for _, r in results if r == 'fail')
+    return longest, sum(1 for when, result in results if result == 'fail')
 
 
 def site(keepalived=None):
