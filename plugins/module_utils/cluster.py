@@ -435,8 +435,9 @@ def _build_plans(planned, hosts, directors, ha, prios, virtual_servers):
             conf['virtual_servers'] = [virtual_servers[p[0]] for p in planned]
             conf['scripts'] = any(rs['check'] and rs['check']['type'] == 'MISC_CHECK'
                                   for vs in conf['virtual_servers'] for rs in vs['realservers'])
-            # keepalived owns the VIPs and the table: no rules file, no lvs_vip.
-            plans[d.name]['director'].update(keepalived=conf, rules='', vips=[])
+            # keepalived owns the VIPs and the table: nothing for lvs_vip. The rules stay
+            # the declared table (the roles apply them only without keepalived).
+            plans[d.name]['director'].update(keepalived=conf, vips=[])
     for index, wanted, vip, match, resolved in planned:
         for res in resolved:
             host = res['host']

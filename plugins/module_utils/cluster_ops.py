@@ -9,9 +9,8 @@ Pure logic, run on the controller by the lvs.cluster filters:
 - status_lines(): which director holds each VIP and every director's table with its
   counters, as lines to print (playbooks/status.yml).
 
-A director's services come from its plan in either mode: the ipvsadm-save rules of static
-mode, or the keepalived virtual_servers of keepalived mode (where the rules are empty,
-keepalived owning the table).
+A director's services come from its plan's rules (the declared table as ipvsadm-save -n
+text), in either mode.
 """
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
@@ -21,7 +20,7 @@ import ipaddress
 # _hostport and _service_switch write addresses and services exactly as ipvsadm-save -n
 # (and so ipvs_info's save text) does.
 from ansible_collections.lvs.cluster.plugins.module_utils.ipvs import (
-    MAX_TIMEOUT, _hostport, _service_switch, normalize_address, wanted_from_rules,
+    MAX_TIMEOUT, _hostport, _service_switch, wanted_from_rules,
 )
 
 DRAIN_STATES = ('drained', 'present')
@@ -34,23 +33,6 @@ class OpsError(Exception):
 
 def _planned_services(director):
     """[(service key fields, [(address, port, weight)])] of one director's plan."""
-    keepalived = director.get('keepalived')
-    if keepalived:
-        result = []
-        for vs in keepalived.get('virtual_servers') or []:
-            servers = [(rs['address'], rs['port'] or 0, rs['weight']) for rs in vs['realservers']]
-            first, second = vs['key'].rsplit(' ', 1)
-            if first == 'fwmark':
-                # keepalived names a fwmark service by its mark; its real servers carry the family.
-                family = normalize_address(servers[0][0], 'address')[0] if servers else 'ipv4'
-                svc = {'protocol': 'fwmark', 'fwmark': int(second), 'family': family,
-                       'address': None, 'port': None}
-            else:
-                family, address = normalize_address(first, 'address')
-                svc = {'protocol': vs['protocol'].lower(), 'family': family, 'address': address,
-                       'port': int(second), 'fwmark': None}
-            result.append((svc, servers))
-        return result
     return [(svc, [(d['address'], d['port'], d['weight']) for d in svc['realservers'].values()])
             for svc in wanted_from_rules(director.get('rules') or '')]
 

@@ -61,7 +61,7 @@ ansible_facts:
         director:
           description: VIPs, IPVS rules (ipvsadm-save text), kernel modules, NAT and fwmark needs; in
             keepalived mode, C(keepalived) holds what keepalived.conf says (VRRP instance, virtual servers)
-            and the VIPs and rules are keepalived's, so empty here.
+            and the VIPs are keepalived's, so empty here.
           type: dict
           returned: on directors
           contains:
@@ -74,7 +74,8 @@ ansible_facts:
                 prefix: {description: Its prefix length (32 or 128)., type: int}
                 interface: {description: The director's C(lvs_vip_interface)., type: str}
             rules:
-              description: The IPVS table as C(ipvsadm-save -n) text (empty in keepalived mode).
+              description: The declared IPVS table as C(ipvsadm-save -n) text (in keepalived mode keepalived
+                applies it, from C(keepalived.virtual_servers); the roles do not).
               type: str
             kernel_modules:
               description: C(ip_vs) and the scheduler modules the services use.

@@ -21,6 +21,12 @@ from test_cluster_plan import INVENTORIES, REPO, load_inventory
 TEMPLATE = os.path.join(REPO, 'roles', 'director', 'templates', 'keepalived.conf.j2')
 GOLDEN = os.path.join(REPO, 'tests', 'unit', 'golden', 'keepalived')
 EXAMPLES = ('ha', 'nat', 'dr', 'dr-routed', 'tun')
+HA_TABLE = ('-A -t 192.0.2.100:80 -s wrr -p 60\n'
+            '-a -t 192.0.2.100:80 -r 192.0.2.11:80 -g -w 3\n'
+            '-a -t 192.0.2.100:80 -r 192.0.2.12:80 -g -w 3\n'
+            '-A -t 192.0.2.101:80 -s wrr\n'
+            '-a -t 192.0.2.101:80 -r 192.0.2.11:8080 -m -w 2\n'
+            '-a -t 192.0.2.101:80 -r 192.0.2.12:8080 -m -w 1\n')
 
 
 def keepalived_vars(inventory):
@@ -75,8 +81,9 @@ def test_ha_master_and_backup_from_the_director_order():
     assert lb1['keepalived']['unicast_src_ip'] == '192.0.2.2'
     assert lb1['keepalived']['unicast_peers'] == ['192.0.2.3']
     assert lb2['keepalived']['unicast_peers'] == ['192.0.2.2']
-    # keepalived owns the VIPs and the table: nothing for lvs_vip / ipvs_table.
-    assert lb1['vips'] == [] and lb1['rules'] == ''
+    # keepalived owns the VIPs and the table: nothing for lvs_vip; the rules are the declared
+    # table (what keepalived makes; the role applies them only without keepalived).
+    assert lb1['vips'] == [] and lb1['rules'] == HA_TABLE
     assert lb1['keepalived']['virtual_ipaddresses'] == [
         '192.0.2.100/32 dev eth0', '192.0.2.101/32 dev eth0', '192.0.2.1/32 dev eth0']
     assert lb1['keepalived']['sync_daemon'] is True

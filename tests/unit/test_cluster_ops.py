@@ -14,6 +14,7 @@ from ansible_collections.lvs.cluster.plugins.module_utils.cluster import plan_cl
 from ansible_collections.lvs.cluster.plugins.module_utils.cluster_ops import (
     OpsError, drain_targets, interface_addresses, planned_vips, status_lines,
 )
+from test_cluster_ha import HA_TABLE
 from test_cluster_plan import load_inventory
 
 
@@ -35,6 +36,7 @@ def ha_keepalived():
 # ---------------------------------------------------------------------------
 
 def test_keepalived_mode_every_service_of_the_host_on_every_director():
+    # The same lines as molecule/ha checks in the directors' live ipvsadm -S -n.
     all_plans = plans('ha', ha_keepalived())
     expected = [
         {'service': 'tcp 192.0.2.100:80', 'protocol': 'tcp', 'service_address': '192.0.2.100',
@@ -46,7 +48,7 @@ def test_keepalived_mode_every_service_of_the_host_on_every_director():
     ]
     for director in ('lb1', 'lb2'):
         plan = all_plans[director]['director']
-        assert plan['rules'] == ''          # keepalived owns the table: its virtual_servers say it
+        assert plan['rules'] == HA_TABLE    # the declared table keepalived makes
         assert drain_targets(plan, 'rs1', realservers('ha')) == expected
     rs2 = drain_targets(all_plans['lb1']['director'], 'rs2', realservers('ha'), 'present', '600')
     assert [(t['address'], t['port'], t['weight']) for t in rs2] == [
