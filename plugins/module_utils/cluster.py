@@ -431,10 +431,8 @@ def _build_plans(planned, hosts, directors, ha, prios, virtual_servers):
             'address': str(d.address.ip) if d.address else None,
         }
         if ha:
-            conf = ka.director_conf(ha, d, directors, prios, vips, d.interface)
-            conf['virtual_servers'] = [virtual_servers[p[0]] for p in planned]
-            conf['scripts'] = any(rs['check'] and rs['check']['type'] == 'MISC_CHECK'
-                                  for vs in conf['virtual_servers'] for rs in vs['realservers'])
+            conf = ka.director_conf(ha, d, directors, prios, vips,
+                                    [virtual_servers[p[0]] for p in planned])
             # keepalived owns the VIPs and the table: nothing for lvs_vip. The rules stay
             # the declared table (the roles apply them only without keepalived).
             plans[d.name]['director'].update(keepalived=conf, vips=[])

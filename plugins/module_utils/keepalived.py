@@ -295,8 +295,8 @@ def _granularity(wanted):
     return str(mask)
 
 
-def director_conf(conf, me, directors, prios, vips, gateway_interface):
-    """What keepalived.conf.j2 renders for director ME (virtual servers added by the caller).
+def director_conf(conf, me, directors, prios, vips, virtual_servers):
+    """What keepalived.conf.j2 renders for director ME.
 
     One vrrp_instance holds every VIP: the client VIPs on lvs_vip_interface and the NAT
     gateway on lvs_interface move together, as a vrrp_sync_group would make two instances
@@ -306,7 +306,7 @@ def director_conf(conf, me, directors, prios, vips, gateway_interface):
     addresses = ['%s/%d dev %s' % (v['address'], v['prefix'], me.vip_interface) for v in vips]
     if conf['nat_gateway'] is not None:
         gateway = conf['nat_gateway']
-        addresses.append('%s/%d dev %s' % (gateway, gateway.max_prefixlen, gateway_interface))
+        addresses.append('%s/%d dev %s' % (gateway, gateway.max_prefixlen, me.interface))
     tracked = sorted(set([me.vip_interface, me.interface]) - set([me.interface]))
     peers = [str(d.address.ip) for d in directors if d is not me and d.address is not None]
     return {
@@ -330,5 +330,8 @@ def director_conf(conf, me, directors, prios, vips, gateway_interface):
         'notification_email': list(conf['notification_email'] or []),
         'notification_email_from': conf['notification_email_from'],
         'smtp_server': conf['smtp_server'],
-        'scripts': False,
+        'virtual_servers': virtual_servers,
+        # MISC_CHECK runs commands: keepalived then needs script security.
+        'scripts': any(rs['check'] and rs['check']['type'] == 'MISC_CHECK'
+                       for vs in virtual_servers for rs in vs['realservers']),
     }
