@@ -48,8 +48,11 @@ def table(name):
 def test_the_master_holds_every_vip_and_the_backup_none():
     for vip in VIPS:
         assert holders(vip) == ['lb1'], vip
-    # keepalived made both tables (the BACKUP's too: it is ready to take over).
+    # keepalived made both tables (the BACKUP's too: it is ready to take over). Its checker
+    # is asynchronous and verify now follows converge directly: a first check that timed
+    # out under emulation has one check round (delay_loop 3 s + tries) to put it right.
     for name in DIRECTORS:
+        c.wait_for(lambda: table(name).count('-a ') == 4, CHECK_BOUND + 5, 'both services on ' + name)
         rules = table(name)
         assert '-A -t 192.0.2.100:80 -s wrr -p 60' in rules and '-A -t 192.0.2.101:80 -s wrr' in rules
         assert rules.count('-a ') == 4, rules
