@@ -206,6 +206,8 @@ def plan_cluster(services, hostvars, groups, keepalived=None):
                    'services in the lvs_directors group')
     ha = ka.settings(keepalived, directors, errors)
     prios = ka.priorities(directors, errors) if ha else {}
+    if ha:
+        ka.check_track_weights(ha, prios, errors)
 
     planned = []          # (index, normalized service, vip text or None, match, servers)
     virtual_servers = {}  # index -> keepalived virtual_server (keepalived mode)

@@ -13,6 +13,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import ipaddress
+import re
 
 # lvs_keepalived: the cluster's VRRP and keepalived settings (group_vars/all).
 SETTINGS = {
@@ -29,7 +30,19 @@ SETTINGS = {
     'notification_email': [],
     'notification_email_from': None,
     'smtp_server': None,
+    'track_scripts': [],
+    'notify': {},
 }
+# A track script: keepalived's vrrp_script, checked every interval seconds by every
+# director; weight 0 puts the instance in FAULT on failure (the VIPs move), any other
+# weight moves the priority (negative: on failure, positive: on success).
+TRACK_SCRIPT_DEFAULTS = {'name': None, 'script': None, 'interval': 2, 'timeout': None,
+                         'fall': 2, 'rise': 2, 'weight': 0}
+# lvs_keepalived.notify key -> keepalived keyword. 'any' gets four arguments appended by
+# keepalived (INSTANCE, the instance name, the new state, the priority); the others none.
+NOTIFY_KEYWORDS = {'master': 'notify_master', 'backup': 'notify_backup', 'fault': 'notify_fault',
+                   'stop': 'notify_stop', 'any': 'notify'}
+_SCRIPT_NAME = re.compile(r'[A-Za-z0-9_-]{1,64}\Z')
 # Health checking keys a service may carry (keepalived mode only).
 SERVICE_KEYS = ('healthcheck', 'delay_loop', 'quorum', 'hysteresis', 'sorry_server',
                 'inhibit_on_failure')
@@ -137,7 +150,109 @@ def settings(raw, directors, errors):
     if emails and not conf['smtp_server']:
         errors.add(path + 'smtp_server', 'notification_email needs the server that sends the mail, '
                    'e.g. smtp_server: 127.0.0.1')
+    conf['track_scripts'] = _track_scripts(conf['track_scripts'], path + 'track_scripts', errors)
+    conf['notify'] = _notify(conf['notify'], path + 'notify', errors)
     return conf
+
+
+def _command(value, path, errors, example):
+    """A command keepalived runs (as root, under script security): an absolute path to an
+    executable, then its arguments. It is written between double quotes, so none inside."""
+    if not isinstance(value, str) or not value.strip():
+        errors.add(path, 'a command line, e.g. "%s"' % example)
+        return None
+    if '"' in value or '\n' in value:
+        errors.add(path, '%r: keepalived.conf quotes the command with ", so it cannot hold " '
+                   'or a newline; put the command in a script file' % (value,))
+        return None
+    if not value.split()[0].startswith('/'):
+        errors.add(path, '%r: start with the absolute path of the program (script security '
+                   'checks that file), e.g. "%s"' % (value, example))
+        return None
+    return ' '.join(value.split())
+
+
+def _track_scripts(raw, path, errors):
+    if not isinstance(raw, list):
+        errors.add(path, 'a list of scripts, e.g. [{name: app, script: "/usr/local/bin/check-app"}]')
+        return []
+    result = []
+    names = {}
+    for index, entry in enumerate(raw):
+        spath = '%s[%d]' % (path, index)
+        if not isinstance(entry, dict):
+            errors.add(spath, 'a mapping, e.g. {name: app, script: "/usr/local/bin/check-app"}')
+            continue
+        for key in sorted(set(entry) - set(TRACK_SCRIPT_DEFAULTS), key=str):
+            errors.add('%s.%s' % (spath, key), 'unknown key; use one of %s'
+                       % ', '.join(TRACK_SCRIPT_DEFAULTS))
+        script = dict(TRACK_SCRIPT_DEFAULTS)
+        script.update((k, v) for k, v in entry.items() if k in TRACK_SCRIPT_DEFAULTS and v is not None)
+        name = script['name']
+        if not isinstance(name, str) or not _SCRIPT_NAME.match(name):
+            errors.add(spath + '.name', '%r: a name of letters, digits, _ and - (e.g. app)' % (name,))
+        elif name in names:
+            errors.add(spath + '.name', '%r is also %s\'s name: give each script its own'
+                       % (name, names[name]))
+        else:
+            names[name] = spath
+        script['script'] = _command(script['script'], spath + '.script', errors,
+                                    '/usr/local/bin/check-app')
+        for key, low, high in (('interval', 1, 3600), ('fall', 1, 1000), ('rise', 1, 1000),
+                               ('weight', -253, 253)):
+            script[key] = _int_signed(script[key], '%s.%s' % (spath, key), errors, low, high)
+        if script['timeout'] is not None:
+            script['timeout'] = _int(script['timeout'], spath + '.timeout', errors, 1, 3600)
+        result.append(script)
+    return result
+
+
+def _notify(raw, path, errors):
+    if not isinstance(raw, dict):
+        errors.add(path, 'a mapping of state to command, e.g. {master: "/usr/local/bin/became-master"}')
+        return {}
+    result = {}
+    for key in sorted(raw, key=str):
+        if key not in NOTIFY_KEYWORDS:
+            errors.add('%s.%s' % (path, key), 'unknown key; use one of %s'
+                       % ', '.join(sorted(NOTIFY_KEYWORDS)))
+            continue
+        if raw[key] is None:
+            continue
+        command = _command(raw[key], '%s.%s' % (path, key), errors, '/usr/local/bin/vrrp-' + key)
+        if command is not None:
+            result[NOTIFY_KEYWORDS[key]] = command
+    return result
+
+
+def _int_signed(value, path, errors, low, high):
+    if isinstance(value, bool) or not isinstance(value, int):
+        try:
+            value = int(str(value))
+        except ValueError:
+            errors.add(path, '%r is not a whole number (%d..%d)' % (value, low, high))
+            return None
+    if not low <= value <= high:
+        errors.add(path, '%d is out of range, use %d..%d' % (value, low, high))
+        return None
+    return value
+
+
+def check_track_weights(conf, prios, errors):
+    """A track script with a weight moves the priority instead of giving up the VIPs: refuse
+    a weight too small to ever hand them over (a silent no-op at the worst moment)."""
+    ranked = sorted(set(p for p in prios.values() if p is not None), reverse=True)
+    if len(ranked) < 2:
+        return
+    gap = ranked[0] - ranked[1]
+    for index, script in enumerate(conf['track_scripts']):
+        weight = script['weight']
+        if weight and abs(weight) <= gap:
+            errors.add('lvs_keepalived.track_scripts[%d].weight' % index,
+                       '%d: a failing script on the MASTER (priority %d) still outranks or ties '
+                       'the next director (%d), so the VIPs would not move; use a weight beyond '
+                       '%d (e.g. %d), or 0 to give them up on failure'
+                       % (weight, ranked[0], ranked[1], gap, -(gap + 1) if weight < 0 else gap + 1))
 
 
 def priorities(directors, errors):
@@ -205,9 +320,13 @@ def virtual_server(svc, wanted, match, path, errors, enabled):
                    'udp (an ICMP port-unreachable marks it down) or misc with your own probe' % kind)
     if protocol == 'tcp' and kind == 'udp':
         errors.add(hpath + '.type', 'udp cannot check a TCP service; use tcp or http')
-    if kind == 'misc' and not check['misc_path']:
-        errors.add(hpath + '.misc_path', 'a misc check runs this command (exit 0 = up), e.g. '
-                   '"/usr/local/bin/check-app 192.0.2.11"')
+    if kind == 'misc':
+        if not check['misc_path']:
+            errors.add(hpath + '.misc_path', 'a misc check runs this command (exit 0 = up), e.g. '
+                       '"/usr/local/bin/check-app 192.0.2.11"')
+        else:
+            check['misc_path'] = _command(check['misc_path'], hpath + '.misc_path', errors,
+                                          '/usr/local/bin/check-app 192.0.2.11')
     for key, low, high in (('connect_timeout', 1, 3600), ('retry', 0, 100),
                            ('delay_before_retry', 0, 3600), ('status_code', 100, 599)):
         check[key] = _int(check[key], '%s.%s' % (hpath, key), errors, low, high)
@@ -257,6 +376,7 @@ def virtual_server(svc, wanted, match, path, errors, enabled):
                 connect_port=port if port != dest['port'] else None),
         })
     result.update({
+        'path': path,
         'key': ('fwmark %d' % wanted['fwmark'] if wanted['fwmark']
                 else '%s %d' % (wanted['address'], wanted['port'])),
         # keepalived refuses a protocol on a fwmark service (-t exits 5): the mark says it all.
@@ -331,7 +451,33 @@ def director_conf(conf, me, directors, prios, vips, virtual_servers):
         'notification_email_from': conf['notification_email_from'],
         'smtp_server': conf['smtp_server'],
         'virtual_servers': virtual_servers,
-        # MISC_CHECK runs commands: keepalived then needs script security.
-        'scripts': any(rs['check'] and rs['check']['type'] == 'MISC_CHECK'
-                       for vs in virtual_servers for rs in vs['realservers']),
+        'track_scripts': conf['track_scripts'],
+        'notify': conf['notify'],
+        # Every program keepalived will run, for the read-only host check: -t of 2.2.7
+        # does not look at notify commands at all.
+        'programs': _programs(conf, virtual_servers),
     }
+
+
+def _programs(conf, virtual_servers):
+    """[{field, path}] of the programs keepalived runs: track scripts, notify commands,
+    MISC_CHECK probes. Any of them makes keepalived need script security."""
+    found = []
+    for index, script in enumerate(conf['track_scripts']):
+        if script['script']:
+            found.append(('lvs_keepalived.track_scripts[%d].script' % index, script['script']))
+    keys = dict((v, k) for k, v in NOTIFY_KEYWORDS.items())
+    for keyword in sorted(conf['notify']):
+        found.append(('lvs_keepalived.notify.%s' % keys[keyword], conf['notify'][keyword]))
+    for vs in virtual_servers:
+        for rs in vs['realservers']:
+            if rs['check'] and rs['check']['type'] == 'MISC_CHECK' and rs['check']['misc_path']:
+                found.append((vs['path'] + '.healthcheck.misc_path',
+                              rs['check']['misc_path']))
+    result, seen = [], set()
+    for field, command in found:
+        path = command.split()[0]
+        if path not in seen:        # one check per program, naming its first use
+            seen.add(path)
+            result.append({'field': field, 'path': path})
+    return result

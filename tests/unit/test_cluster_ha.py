@@ -222,6 +222,28 @@ BAD = [
         hosts={'lb2': {'lvs_address': '198.51.100.3/24'}}),
     bad('bad-lvs-interface', 'hostvars.lb1.lvs_interface', 'interface name',
         hosts={'lb1': {'lvs_interface': 'eth 0'}}),
+    bad('track-script-relative-path', 'lvs_keepalived.track_scripts[0].script', 'absolute path',
+        keepalived={'track_scripts': [{'name': 'app', 'script': 'check-app --fast'}]}),
+    bad('track-script-with-a-quote', 'lvs_keepalived.track_scripts[0].script', 'script file',
+        keepalived={'track_scripts': [{'name': 'app', 'script': '/bin/sh -c "pidof app"'}]}),
+    bad('track-script-names-tied', 'lvs_keepalived.track_scripts[1].name', 'its own',
+        keepalived={'track_scripts': [{'name': 'app', 'script': '/bin/true'},
+                                      {'name': 'app', 'script': '/bin/false'}]}),
+    bad('track-script-bad-name', 'lvs_keepalived.track_scripts[0].name', 'letters',
+        keepalived={'track_scripts': [{'name': 'my app', 'script': '/bin/true'}]}),
+    bad('track-script-unknown-key', 'lvs_keepalived.track_scripts[0].user', 'unknown key',
+        keepalived={'track_scripts': [{'name': 'app', 'script': '/bin/true', 'user': 'nobody'}]}),
+    bad('track-script-weight-cannot-move-the-vips', 'lvs_keepalived.track_scripts[0].weight',
+        'would not move', keepalived={'track_scripts': [{'name': 'app', 'script': '/bin/true',
+                                                         'weight': -1}]}),
+    bad('track-script-interval-zero', 'lvs_keepalived.track_scripts[0].interval', '1..3600',
+        keepalived={'track_scripts': [{'name': 'app', 'script': '/bin/true', 'interval': 0}]}),
+    bad('notify-unknown-state', 'lvs_keepalived.notify.primary', 'unknown key',
+        keepalived={'notify': {'primary': '/bin/true'}}),
+    bad('notify-relative-path', 'lvs_keepalived.notify.master', 'absolute path',
+        keepalived={'notify': {'master': 'became-master'}}),
+    bad('misc-check-relative-path', 'lvs_services[0].healthcheck.misc_path', 'absolute path',
+        services={0: {'healthcheck': {'type': 'misc', 'misc_path': 'check-app'}}}),
 ]
 
 
@@ -265,3 +287,24 @@ def test_router_with_two_directors_is_refused():
 def test_bad_ha_table_is_large_enough():
     assert len(BAD) >= 25
     assert len(set(p.id for p in BAD)) == len(BAD)
+
+
+def test_track_scripts_and_notify_reach_the_conf_and_the_host_check():
+    conf = ha_plans()['lb1']['director']['keepalived']
+    assert [t['name'] for t in conf['track_scripts']] == ['maintenance']
+    assert conf['notify'] == {'notify_master': '/usr/bin/touch /run/lvs-master',
+                              'notify_backup': '/usr/bin/rm -f /run/lvs-master',
+                              'notify_fault': '/usr/bin/rm -f /run/lvs-master'}
+    # Every program keepalived will run is checked on the host before anything changes.
+    assert conf['programs'] == [
+        {'field': 'lvs_keepalived.track_scripts[0].script', 'path': '/usr/bin/test'},
+        {'field': 'lvs_keepalived.notify.backup', 'path': '/usr/bin/rm'},
+        {'field': 'lvs_keepalived.notify.master', 'path': '/usr/bin/touch'},
+    ]
+
+
+def test_a_weight_beyond_the_priority_gap_is_accepted():
+    services, hostvars, groups, conf = describe(
+        {'track_scripts': [{'name': 'app', 'script': '/bin/true', 'weight': -2}]}, {}, {}, {})
+    plans = plan_cluster(services, hostvars, groups, keepalived=conf)
+    assert plans['lb1']['director']['keepalived']['track_scripts'][0]['weight'] == -2

@@ -6,7 +6,8 @@ Read top to bottom: the MASTER holds every VIP and both services reach every rea
 a health check takes a dead real server out and a re-run of site.yml leaves that alone;
 the MASTER is powered off during a streamed response and a request every 100 ms (the gap
 is measured, the synced stream goes on intact); the old MASTER boots and takes its VIPs
-back with no split brain. Oracles: ip addr, ipvsadm and curl on the hosts.
+back with no split brain; the maintenance track script hands the VIPs over and back, and
+the notify commands mark the MASTER. Oracles: ip addr, ipvsadm and curl on the hosts.
 """
 import re
 import subprocess
@@ -186,3 +187,22 @@ def test_the_old_master_boots_takes_its_vips_back_and_there_is_no_split_brain():
         round(max(both) - min(both), 2) if both else 0
     assert all(holders(vip) == ['lb1'] for vip in VIPS)
     c.assert_split_2_to_1(NAT_VIP)
+
+
+def test_the_maintenance_track_script_hands_the_vips_over_and_notify_marks_the_master():
+    """The inventory's track script and notify commands, as keepalived runs them."""
+    def marked(name):
+        return c.sh(name, 'test -e /run/lvs-master && echo yes || echo no').strip() == 'yes'
+
+    assert marked('lb1') and not marked('lb2')
+    # The script fails on lb1 (interval 1, fall 1): FAULT, and lb2 takes every VIP.
+    c.sh('lb1', 'touch /run/lvs-maintenance')
+    start = time.monotonic()
+    c.wait_for(lambda: all(holders(vip) == ['lb2'] for vip in VIPS), 10, 'lb2 holding every VIP')
+    MEASURED['maintenance switch: VIPs on lb2 after (s)'] = round(time.monotonic() - start, 1)
+    c.wait_for(lambda: marked('lb2') and not marked('lb1'), 5, 'notify moving /run/lvs-master to lb2')
+    c.assert_split_2_to_1(NAT_VIP)
+    # Out of maintenance (rise 1): lb1 preempts and takes them back.
+    c.sh('lb1', 'rm /run/lvs-maintenance')
+    c.wait_for(lambda: all(holders(vip) == ['lb1'] for vip in VIPS), 10, 'lb1 holding every VIP again')
+    c.wait_for(lambda: marked('lb1') and not marked('lb2'), 5, 'notify moving /run/lvs-master back')
