@@ -33,7 +33,7 @@ for k in ipv4/ip_forward ipv4/conf/all/arp_ignore ipv4/conf/all/arp_announce \
          ipv4/conf/default/rp_filter ipv4/vs/expire_nodest_conn ipv4/vs/expire_quiescent_template; do
     echo "$k=$(cat /proc/sys/net/$k 2>/dev/null)"
 done
-find /etc/lvs-cluster /etc/sysctl.d /etc/init.d/lvs-cluster /etc/systemd/system/lvs-cluster.service \
+find /etc/lvs-cluster /etc/keepalived /etc/sysctl.d /etc/init.d/lvs-cluster /etc/systemd/system/lvs-cluster.service \
     /etc/rc2.d -maxdepth 1 \( -type f -o -type l \) 2>/dev/null | sort | xargs -r md5sum 2>&1
 '''
 

@@ -451,6 +451,14 @@ def director_conf(conf, me, directors, prios, vips, virtual_servers):
         'notification_email_from': conf['notification_email_from'],
         'smtp_server': conf['smtp_server'],
         'virtual_servers': virtual_servers,
+        # The host check listens this long on the interface for another router already
+        # advertising our virtual_router_id (roles/common/files/vrrp-listen.py): three
+        # advertisements of ours, at least 3.5 s so a foreign router's default 1 s is heard.
+        'vrid_listen': {
+            'family': me.address.version if me.address else 4,
+            'seconds': max(3.5, 3 * conf['advert_int'] + 0.5),
+            'ours': [str(d.address.ip) for d in directors if d.address is not None],
+        },
         'track_scripts': conf['track_scripts'],
         'notify': conf['notify'],
         # Every program keepalived will run, for the read-only host check: -t of 2.2.7

@@ -9,6 +9,7 @@ is measured, the synced stream goes on intact); the old MASTER boots and takes i
 back with no split brain; the maintenance track script hands the VIPs over and back, and
 the notify commands mark the MASTER. Oracles: ip addr, ipvsadm and curl on the hosts.
 """
+import base64
 import re
 import subprocess
 import time
@@ -206,3 +207,34 @@ def test_the_maintenance_track_script_hands_the_vips_over_and_notify_marks_the_m
     c.sh('lb1', 'rm /run/lvs-maintenance')
     c.wait_for(lambda: all(holders(vip) == ['lb1'] for vip in VIPS), 10, 'lb1 holding every VIP again')
     c.wait_for(lambda: marked('lb1') and not marked('lb2'), 5, 'notify moving /run/lvs-master back')
+
+
+ROGUE = '''
+import socket, struct, time
+# VRRPv2 advertisements of ID 51 (ours) from the client, priority 1, every 0.5 s.
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, 112)
+s.setsockopt(socket.SOL_SOCKET, 25, b'eth0')
+s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 255)
+packet = struct.pack('!BBBBBBH4s', 0x21, 51, 1, 1, 0, 1, 0, socket.inet_aton('192.0.2.200'))
+while True:
+    s.sendto(packet, ('224.0.0.18', 0))
+    time.sleep(0.5)
+'''
+
+
+def test_another_router_advertising_our_vrid_stops_site_yml_before_any_change():
+    """Two clusters on one LAN, both on keepalived's usual ID 51: the host check hears the
+    other one and site.yml stops with the field to change; no host is touched."""
+    names = ('lb1', 'lb2', 'rs1', 'rs2')
+    before = c.snapshot(names)
+    c.sh('client', 'echo %s | base64 -d > /tmp/rogue.py' % base64.b64encode(ROGUE.encode()).decode())
+    c.sh('client', 'nohup timeout 300 python3 /tmp/rogue.py </dev/null >/dev/null 2>&1 &')
+    try:
+        rc, out = c.site()
+    finally:
+        c.sh('client', "pkill -f 'python3 /tmp/[r]ogue.py' || true")
+    assert rc != 0, out[-3000:]
+    assert '192.0.2.10 (VRRPv2, priority 1) already advertises ID 51' in out, out[-3000:]
+    assert 'Set lvs_keepalived.virtual_router_id' in out
+    assert c.snapshot(names) == before
+    assert all(holders(vip) == ['lb1'] for vip in VIPS)
