@@ -1,9 +1,9 @@
 """ipvsadm-save -n parsing and rendering (pure logic, no kernel)."""
 import pytest
 
-from ansible_collections.lvs.cluster.plugins.module_utils.ipvs import (
-    IPVSError, build_wanted_table, parse_save, render_save, wanted_from_rules,
-)
+from ansible_collections.lvs.cluster.plugins.module_utils.base import LVSError
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_plan import build_wanted_table
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_rules import parse_save, render_save, wanted_from_rules
 
 # What ipvsadm 1.31 `ipvsadm-save -n` prints for a mixed table.
 SAVED = """\
@@ -73,7 +73,7 @@ def test_render_orders_like_ipvsadm():
     ("-A -t 192.0.2.1:80\n-a -t 192.0.2.1:80 -r 2001:db8::5 -g\n", 'address'),
 ])
 def test_malformed_rules_name_line_and_field(text, needle):
-    with pytest.raises(IPVSError) as exc:
+    with pytest.raises(LVSError) as exc:
         parse_save(text)
     assert str(exc.value).startswith('rules line ')
     assert needle in str(exc.value)
@@ -88,6 +88,6 @@ def test_duplicate_realserver_line_is_named():
     text = ('-A -t 192.0.2.100:80 -s rr\n'
             '-a -t 192.0.2.100:80 -r 192.0.2.11:80 -g -w 1\n'
             '-a -t 192.0.2.100:80 -r 192.0.2.11 -g -w 3\n')
-    with pytest.raises(IPVSError) as err:
+    with pytest.raises(LVSError) as err:
         wanted_from_rules(text)
     assert str(err.value).startswith('rules line 3 (') and 'realserver address: 192.0.2.11 port 80' in str(err.value)
