@@ -45,28 +45,15 @@ def _split_hostport(text, field):
     return text, None
 
 
-def parse_save(text):
-    """Parse ipvsadm-save -n / ipvsadm -S rules into ipvs_table service entries.
-
-    Returns a list of dicts using ipvs_table's option names (each with a realservers
-    list).  Errors name the line: "rules line N (...): field: problem".
-    """
-    return _parse_save(text)[0]
-
-
-def wanted_from_rules(text):
-    """Parse and validate rules in one pass: the wanted services (as build_wanted_table
-    returns them), each line checked once.  Errors name the line."""
-    return _parse_save(text)[1]
-
-
 # The line ipvsadm-save writes for nearly every real server; such lines skip the general
 # option parser (same checks, a tenth of the Python under emulation).
 _PLAIN_DEST_LINE = re.compile(r'-a -([tuf]) (\S+) -r (\S+) (-[gim]) -w (\d+)\Z')
 
 
-def _parse_save(text):
-    entries = {}        # key -> the service as ipvs_table options (parse_save's result)
+def wanted_from_rules(text):
+    """Parse and validate ipvsadm-save -n / ipvsadm -S rules in one pass: the wanted
+    services (as build_wanted_table returns them), each line checked once.  Errors name
+    the line: "rules line N (...): field: problem"."""
     wanted = {}         # key -> validated service with its validated real servers
     rule_keys = {}      # the service as written on a line -> its key (-a lines repeat it)
     plain_keys = {}     # ('t', '192.0.2.1:80') as on a plain -a line -> its key
@@ -83,7 +70,7 @@ def _parse_save(text):
                           'forwarding': FORWARDING_BY_SWITCH[plain.group(4)],
                           'weight': check_int(int(plain.group(5)), 'weight', 0, MAX_WEIGHT),
                           'upper_threshold': 0, 'lower_threshold': 0}
-                _add_rule_dest(wanted[key], entries[key], key, server)
+                _add_rule_dest(wanted[key], key, server)
                 continue
             # shlex is slow and ipvsadm-save never quotes: use it only when needed.
             tokens = shlex.split(line) if ('"' in line or "'" in line or '\\' in line) else line.split()
@@ -91,24 +78,22 @@ def _parse_save(text):
             written = (opts['protocol'], opts.get('address'), opts.get('port'), opts.get('fwmark'),
                        opts.get('family'))
             if command == 'service':
-                entry = {'protocol': opts['protocol'], 'address': opts.get('address'),
-                         'port': opts.get('port'), 'fwmark': opts.get('fwmark'),
-                         'family': opts.get('family'),
-                         'scheduler': opts.get('scheduler', 'wlc'),
-                         'scheduler_flags': opts.get('scheduler_flags', []),
-                         'persistence_timeout': opts.get('persistence_timeout'),
-                         'persistence_netmask': opts.get('persistence_netmask'),
-                         'one_packet': opts.get('one_packet', False),
-                         'realservers': []}
-                if entry['protocol'] != 'fwmark' and entry['port'] is None:
-                    entry['port'] = 0   # ipvsadm: no port = all ports
-                svc = normalize_service(entry)
+                options = {'protocol': opts['protocol'], 'address': opts.get('address'),
+                           'port': opts.get('port'), 'fwmark': opts.get('fwmark'),
+                           'family': opts.get('family'),
+                           'scheduler': opts.get('scheduler', 'wlc'),
+                           'scheduler_flags': opts.get('scheduler_flags', []),
+                           'persistence_timeout': opts.get('persistence_timeout'),
+                           'persistence_netmask': opts.get('persistence_netmask'),
+                           'one_packet': opts.get('one_packet', False)}
+                if options['protocol'] != 'fwmark' and options['port'] is None:
+                    options['port'] = 0   # ipvsadm: no port = all ports
+                svc = normalize_service(options)
                 key = service_key(svc)
                 if key in wanted:
                     raise LVSError("service: %s is defined twice" % format_service_key(key))
                 svc['realservers'] = {}
                 wanted[key] = svc
-                entries[key] = entry
                 rule_keys[written] = key
                 if len(tokens) > 2 and tokens[1] in ('-t', '-u', '-f') and '-6' not in tokens:
                     plain_keys[(tokens[1][1], tokens[2])] = key
@@ -128,21 +113,20 @@ def _parse_save(text):
                 for name in TUN_FIELDS:
                     if name in opts:
                         server[name] = opts[name]
-                _add_rule_dest(wanted[key], entries[key], key, server)
+                _add_rule_dest(wanted[key], key, server)
         except (LVSError, ValueError) as exc:
             raise LVSError("rules line %d (%s): %s" % (number, line, exc))
-    return list(entries.values()), list(wanted.values())
+    return list(wanted.values())
 
 
-def _add_rule_dest(svc, entry, key, server):
-    """Validate SERVER (ipvs_table options) as a real server of SVC, add it to both."""
+def _add_rule_dest(svc, key, server):
+    """Validate SERVER (real-server options) as a real server of SVC (with KEY), add it."""
     dest = normalize_realserver(server, svc, 'realserver ')
     dkey = dest_key(dest)
     if dkey in svc['realservers']:
         raise LVSError("realserver address: %s port %d is already a real server of %s"
                        % (dest['address'], dest['port'], format_service_key(key)))
     svc['realservers'][dkey] = dest
-    entry['realservers'].append(server)
 
 
 def _rule_service_key(probe):
