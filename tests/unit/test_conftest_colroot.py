@@ -6,7 +6,7 @@ import the other's code.
 import importlib.util
 import os
 
-import ansible_collections.lvs.cluster.plugins.module_utils.ipvs_model as ipvs_model
+from ansible_collections.lvs.cluster.plugins.module_utils import ipvs_model
 
 HERE = os.path.dirname(os.path.realpath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
