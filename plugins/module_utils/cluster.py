@@ -17,9 +17,12 @@ import ipaddress
 import re
 
 from ansible_collections.lvs.cluster.plugins.module_utils import keepalived as ka
-from ansible_collections.lvs.cluster.plugins.module_utils.ipvs import (
-    IPVSError, build_wanted_service, format_service_key, normalize_address, render_save, service_key,
+from ansible_collections.lvs.cluster.plugins.module_utils.base import LVSError
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_model import (
+    format_service_key, normalize_address, service_key,
 )
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_plan import build_wanted_service
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_rules import render_save
 
 GROUPS = {'director': 'lvs_directors', 'realserver': 'lvs_realservers', 'router': 'lvs_routers'}
 
@@ -81,7 +84,7 @@ def _vip(value, path, errors):
     """A fwmark match's VIP, through the modules' own address validation."""
     try:
         text = normalize_address(value, path)[1]
-    except IPVSError as exc:
+    except LVSError as exc:
         errors.items.append('%s (the VIP to mark)' % exc)
         return None
     address = ipaddress.ip_address(text)
@@ -246,7 +249,7 @@ def plan_cluster(services, hostvars, groups, keepalived=None):
             entry['family'] = match['family']
         try:
             wanted = build_wanted_service(entry, path + '.')
-        except IPVSError as exc:
+        except LVSError as exc:
             # The IPVS validation names the field already (lvs_services[i].x: problem).
             errors.items.append(str(exc))
             continue

@@ -17,11 +17,10 @@ __metaclass__ = type
 
 import ipaddress
 
-# _hostport and _service_switch write addresses and services exactly as ipvsadm-save -n
+# format_hostport and service_switch write addresses and services exactly as ipvsadm-save -n
 # (and so ipvs_info's save text) does.
-from ansible_collections.lvs.cluster.plugins.module_utils.ipvs import (
-    MAX_TIMEOUT, _hostport, _service_switch, wanted_from_rules,
-)
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_model import MAX_TIMEOUT, format_hostport
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_rules import service_switch, wanted_from_rules
 
 DRAIN_STATES = ('drained', 'present')
 FORWARD_NAMES = {'nat': 'Masq', 'dr': 'Route', 'tun': 'Tunnel'}
@@ -91,8 +90,8 @@ def drain_targets(director, host, realservers, state='drained', timeout=300):
                 continue
             target = {'service': _label(svc), 'protocol': svc['protocol'],
                       'address': rs_address, 'port': port, 'weight': weight,
-                      'rule': '-a %s -r %s ' % (_service_switch(svc),
-                                                _hostport(svc['family'], rs_address, port))}
+                      'rule': '-a %s -r %s ' % (service_switch(svc),
+                                                format_hostport(svc['family'], rs_address, port))}
             if svc['protocol'] == 'fwmark':
                 target.update(fwmark=svc['fwmark'], family=svc['family'])
             else:
@@ -109,7 +108,7 @@ def drain_targets(director, host, realservers, state='drained', timeout=300):
 def _label(svc):
     if svc['protocol'] == 'fwmark':
         return 'fwmark %d%s' % (svc['fwmark'], ' (ipv6)' if svc['family'] == 'ipv6' else '')
-    return '%s %s' % (svc['protocol'], _hostport(svc['family'], svc['address'], svc['port']))
+    return '%s %s' % (svc['protocol'], format_hostport(svc['family'], svc['address'], svc['port']))
 
 
 # ---------------------------------------------------------------------------
@@ -146,7 +145,7 @@ def _service_row(svc):
     if svc['protocol'] == 'fwmark':
         prot, where = 'FWM', '%d%s' % (svc['fwmark'], ' IPv6' if svc['family'] == 'ipv6' else '')
     else:
-        prot, where = svc['protocol'].upper(), _hostport(svc['family'], svc['address'], svc['port'])
+        prot, where = svc['protocol'].upper(), format_hostport(svc['family'], svc['address'], svc['port'])
     flags = [svc['scheduler']] + list(svc.get('scheduler_flags') or [])
     if svc.get('persistence_timeout'):
         flags.append('persistent %d' % svc['persistence_timeout'])
@@ -162,7 +161,7 @@ def _realserver_row(family, rs):
     middle = '%-7s %6d %7d %7d' % (FORWARD_NAMES.get(rs['forwarding'], rs['forwarding']),
                                    rs['weight'], rs.get('active_connections') or 0,
                                    rs.get('inactive_connections') or 0)
-    return _ROW % (('  ->', _hostport(family, rs['address'], rs['port']), middle)
+    return _ROW % (('  ->', format_hostport(family, rs['address'], rs['port']), middle)
                    + _counters(rs.get('stats')))
 
 

@@ -133,19 +133,10 @@ sysctl_file_changed:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.lvs.cluster.plugins.module_utils.net import (
-    NetError, SysctlPlan, conf_key, validate_ifname, validate_sysctl_file,
-)
-
-
-def interface_list(names):
-    """`all` first, then the named interfaces, each once, in the order given."""
-    ordered = ["all"]
-    for position, name in enumerate(names or []):
-        validate_ifname(name, "interfaces[%d]" % position)
-        if name not in ordered:
-            ordered.append(name)
-    return ordered
+from ansible_collections.lvs.cluster.plugins.module_utils.base import LVSError
+from ansible_collections.lvs.cluster.plugins.module_utils.net_plan import arp_sysctls
+from ansible_collections.lvs.cluster.plugins.module_utils.net_sysctl import SysctlPlan, validate_sysctl_file
+from ansible_collections.lvs.cluster.plugins.module_utils.net_validate import interface_list
 
 
 def run(module):
@@ -154,13 +145,7 @@ def run(module):
     path = validate_sysctl_file(params["sysctl_file"])
     present = params["state"] == "present"
 
-    values = {"arp_ignore": params["arp_ignore"] if present else 0,
-              "arp_announce": params["arp_announce"] if present else 0}
-    live = {}
-    for name in interfaces:
-        for leaf in ("arp_ignore", "arp_announce"):
-            live[conf_key(name, leaf)] = values[leaf]
-    file_settings = dict((key, value if present else None) for key, value in live.items())
+    live, file_settings = arp_sysctls(interfaces, params["arp_ignore"], params["arp_announce"], present)
 
     def missing(key):
         return ("interfaces: no interface named %r in this network namespace (%s is missing); "
@@ -188,7 +173,7 @@ def main():
     )
     try:
         result = run(module)
-    except NetError as exc:
+    except LVSError as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(**result)
 

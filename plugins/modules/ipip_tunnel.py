@@ -144,9 +144,14 @@ sysctl_file_changed:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.lvs.cluster.plugins.module_utils.net import (
-    NetError, SysctlPlan, conf_key, parse_address, validate_prefix, validate_ifname, validate_sysctl_file,
-    open_iproute, link_index, link_state, set_link_up, list_addresses, add_address, del_address, format_address,
+from ansible_collections.lvs.cluster.plugins.module_utils.base import LVSError
+from ansible_collections.lvs.cluster.plugins.module_utils.net_iproute import (
+    add_address, del_address, format_address, link_index, link_state, list_addresses, open_iproute, set_link_up,
+)
+from ansible_collections.lvs.cluster.plugins.module_utils.net_plan import plan_tunnel, rp_filter_sysctls
+from ansible_collections.lvs.cluster.plugins.module_utils.net_sysctl import SysctlPlan, validate_sysctl_file
+from ansible_collections.lvs.cluster.plugins.module_utils.net_validate import (
+    parse_address, validate_ifname, validate_prefix,
 )
 
 
@@ -167,55 +172,35 @@ def run(module):
     path = validate_sysctl_file(params["sysctl_file"])
     present = params["state"] == "present"
 
-    keys = [conf_key("all", "rp_filter"), conf_key(device, "rp_filter")]
-
-    with open_iproute() as ipr:
+    with open_iproute(module) as ipr:
         index = link_index(ipr, device, "device", missing_hint=missing_device(device))
         link = link_state(ipr, index)
         if link["kind"] != "ipip":
-            raise NetError("device: %s is a %s device, not an ipip tunnel; name an ipip device (default tunl0)"
+            raise LVSError("device: %s is a %s device, not an ipip tunnel; name an ipip device (default tunl0)"
                            % (device, link["kind"] or "non-tunnel"))
         addresses = list_addresses(ipr, index, 4)
-        mine = [e for e in addresses if e["address"] == addr]
-        others = [e for e in addresses if e["address"] != addr]
-
-        live_wanted = dict((key, params["rp_filter"]) for key in keys) if present else {}
-        file_settings = dict((key, params["rp_filter"] if present else None) for key in keys)
+        live_wanted, file_settings = rp_filter_sysctls(device, params["rp_filter"], present)
         sysctl = SysctlPlan(live_wanted, path, file_settings)
+        plan = plan_tunnel(addr, prefix, device, present, addresses, link["up"])
 
-        if present:
-            stale = [e for e in mine if e["prefix"] != prefix]
-            add = not any(e["prefix"] == prefix for e in mine)
-            want_up = True
-            after_entries = others + ([e for e in mine if e["prefix"] == prefix] or
-                                      [{"address": addr, "prefix": prefix, "label": device}])
-        else:
-            stale = [e for e in mine if e["prefix"] == prefix]
-            add = False
-            after_entries = [e for e in addresses if e not in stale]
-            # Down only when we took our VIP away and nothing else is left on the device;
-            # a device someone else brought up without our VIP is not ours to touch.
-            want_up = link["up"] and not (stale and not after_entries)
-        link_change = want_up != link["up"]
-
-        changed = bool(stale or add or link_change or sysctl.changed)
+        changed = plan.changed or sysctl.changed
         if changed and not module.check_mode:
             # rp_filter first: the VIP must not be reachable before decapsulated packets are accepted.
             sysctl.apply(module)
-            if present and link_change:
+            if present and plan.link_change:
                 set_link_up(ipr, index, True)
-            for entry in stale:
+            for entry in plan.stale:
                 del_address(ipr, index, entry["address"], entry["prefix"])
-            if add:
+            if plan.add:
                 add_address(ipr, index, addr, prefix, ifname=device)
-            if not present and link_change:
+            if not present and plan.link_change:
                 set_link_up(ipr, index, False)
 
-    result = dict(changed=changed, address="%s/%d" % (addr, prefix), device=device, up=want_up,
+    result = dict(changed=changed, address="%s/%d" % (addr, prefix), device=device, up=plan.up,
                   **sysctl.result())
     if module._diff:
         state_before = {"up": link["up"], "addresses": [format_address(e) for e in addresses]}
-        state_after = {"up": want_up, "addresses": [format_address(e) for e in after_entries]}
+        state_after = {"up": plan.up, "addresses": [format_address(e) for e in plan.after_entries]}
         result["diff"] = [{"before_header": device, "after_header": device,
                            "before": state_before, "after": state_after}] + sysctl.diffs()
     return result
@@ -235,7 +220,7 @@ def main():
     )
     try:
         result = run(module)
-    except NetError as exc:
+    except LVSError as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(**result)
 

@@ -201,9 +201,10 @@ save:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.lvs.cluster.plugins.module_utils.ipvs import (
-    IPVSError, service_sort_key, open_session, public_service, render_save,
-)
+from ansible_collections.lvs.cluster.plugins.module_utils.base import LVSError
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_model import public_service, service_sort_key
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_rules import render_save
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_session import open_session
 
 
 def main():
@@ -212,7 +213,7 @@ def main():
     try:
         table = session.table(with_stats=True)
         timeouts = session.timeouts()
-    except IPVSError as exc:
+    except LVSError as exc:
         module.fail_json(msg=str(exc))
     finally:
         session.close()

@@ -243,11 +243,14 @@ connections:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.lvs.cluster.plugins.module_utils.ipvs import (
-    IPVSError, dest_key, format_service_key, normalize_realserver, normalize_service_key,
-    open_session, plan_dest, public_dest, render_service_lines, service_key, wait_drained,
-    MAX_TIMEOUT, TUN_FIELDS,
+from ansible_collections.lvs.cluster.plugins.module_utils.base import LVSError
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_model import (
+    MAX_TIMEOUT, TUN_FIELDS, dest_key, format_service_key, normalize_realserver, normalize_service_key,
+    public_dest, service_key,
 )
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_plan import plan_dest
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_rules import render_service_lines
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_session import open_session, wait_drained
 
 _DEST_OPTIONS = ('address', 'port', 'forwarding', 'weight', 'upper_threshold', 'lower_threshold') + TUN_FIELDS
 # Until the live real server is read, tunnel options are checked against the most
@@ -302,17 +305,17 @@ def main():
         svc = normalize_service_key(dict(protocol=params['protocol'], address=params['service_address'],
                                          port=params['service_port'], fwmark=params['fwmark'],
                                          family=params['family']))
-    except IPVSError as exc:
+    except LVSError as exc:
         module.fail_json(msg=_service_option_names(str(exc)))
     try:
         if not 0 <= params['drain_timeout'] <= MAX_TIMEOUT:
-            raise IPVSError("drain_timeout: %d is out of range, use 0..%d" % (params['drain_timeout'], MAX_TIMEOUT))
+            raise LVSError("drain_timeout: %d is out of range, use 0..%d" % (params['drain_timeout'], MAX_TIMEOUT))
         # The forwarding method may come from the live real server; until it is read,
         # check the rest with the most permissive one (nat, or tun with tunnel options).
         tunnel = any(params[name] is not None for name in TUN_FIELDS)
         forwarding = params['forwarding'] or ('tun' if tunnel else 'nat')
         wanted = normalize_realserver(dict(wanted_params, forwarding=forwarding), svc, base=_ANY_TUNNEL)
-    except IPVSError as exc:
+    except LVSError as exc:
         module.fail_json(msg=str(exc))
 
     key = service_key(svc)
@@ -322,8 +325,8 @@ def main():
         live_svc = session.table(keys=set([key])).get(key)
         if live_svc is None:
             if params['state'] == 'present':
-                raise IPVSError("service_address: the service %s does not exist; create it first "
-                                "(lvs.cluster.ipvs_service)" % format_service_key(key))
+                raise LVSError("service_address: the service %s does not exist; create it first "
+                               "(lvs.cluster.ipvs_service)" % format_service_key(key))
             if params['state'] == 'drained':
                 module.warn("service %s does not exist: nothing to drain" % format_service_key(key))
             module.exit_json(realserver={}, **result)
@@ -354,7 +357,7 @@ def main():
                                  "after drain_timeout=%ds (its weight is 0 now)"
                                  % (after['address'], after['port'], counts['active_connections'],
                                     counts['inactive_connections'], params['drain_timeout']), **result)
-    except IPVSError as exc:
+    except LVSError as exc:
         module.fail_json(msg=str(exc), **result)
     finally:
         session.close()

@@ -315,11 +315,18 @@ operations:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.lvs.cluster.plugins.module_utils.ipvs import (
-    IPVSError, REALSERVER_ARGS, SERVICE_KEY_ARGS, SERVICE_SETTING_ARGS, apply_ops_to_table,
-    build_wanted_service, copy_args, normalize_service_key, open_session, order_ops, plan_service, public_service,
-    render_service_lines, service_key,
+from ansible_collections.lvs.cluster.plugins.module_utils.base import LVSError
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_args import (
+    REALSERVER_ARGS, SERVICE_KEY_ARGS, SERVICE_SETTING_ARGS, copy_args,
 )
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_model import (
+    normalize_service_key, public_service, service_key,
+)
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_plan import (
+    apply_ops_to_table, build_wanted_service, order_ops, plan_service,
+)
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_rules import render_service_lines
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_session import open_session
 
 
 def _text(svc):
@@ -339,13 +346,13 @@ def main():
 
     try:
         if params['purge_realservers'] and params['realservers'] is None:
-            raise IPVSError("purge_realservers: needs realservers (use realservers: [] to remove all)")
+            raise LVSError("purge_realservers: needs realservers (use realservers: [] to remove all)")
         if params['state'] == 'absent':
             # Only the key matters for removal; settings are not required to be valid then.
             wanted = normalize_service_key(params)
         else:
             wanted = build_wanted_service(params)
-    except IPVSError as exc:
+    except LVSError as exc:
         module.fail_json(msg=str(exc))
 
     key = service_key(wanted)
@@ -360,7 +367,7 @@ def main():
         ops = order_ops(ops)
         if ops and not module.check_mode:
             session.apply_all(ops)
-    except IPVSError as exc:
+    except LVSError as exc:
         module.fail_json(msg=str(exc))
     finally:
         session.close()

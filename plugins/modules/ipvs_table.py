@@ -201,10 +201,16 @@ summary:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.lvs.cluster.plugins.module_utils.ipvs import (
-    IPVSError, REALSERVER_ARGS, SERVICE_KEY_ARGS, SERVICE_SETTING_ARGS, apply_ops_to_table,
-    build_wanted_table, copy_args, open_session, wanted_from_rules, plan_table, render_save, service_key,
+from ansible_collections.lvs.cluster.plugins.module_utils.base import LVSError
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_args import (
+    REALSERVER_ARGS, SERVICE_KEY_ARGS, SERVICE_SETTING_ARGS, copy_args,
 )
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_model import service_key
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_plan import (
+    apply_ops_to_table, build_wanted_table, plan_table,
+)
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_rules import render_save, wanted_from_rules
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_session import open_session
 
 _SUMMARY_NAMES = {('add', 'service'): 'services_added', ('set', 'service'): 'services_changed',
                   ('del', 'service'): 'services_removed', ('add', 'dest'): 'realservers_added',
@@ -232,7 +238,7 @@ def main():
             wanted = wanted_from_rules(params['rules'])
         else:
             wanted = build_wanted_table(params['services'] or [])
-    except IPVSError as exc:
+    except LVSError as exc:
         module.fail_json(msg=str(exc))
 
     session = open_session(module)
@@ -243,7 +249,7 @@ def main():
         ops = plan_table(live, wanted, purge=params['purge'])
         if ops and not module.check_mode:
             session.apply_all(ops)
-    except IPVSError as exc:
+    except LVSError as exc:
         module.fail_json(msg=str(exc))
     finally:
         session.close()

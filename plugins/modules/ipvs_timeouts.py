@@ -70,9 +70,9 @@ timeouts:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.lvs.cluster.plugins.module_utils.ipvs import (
-    IPVSError, normalize_timeouts, open_session,
-)
+from ansible_collections.lvs.cluster.plugins.module_utils.base import LVSError
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_model import normalize_timeouts
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_session import open_session
 
 
 def main():
@@ -83,7 +83,7 @@ def main():
     )
     try:
         wanted = normalize_timeouts(module.params)
-    except IPVSError as exc:
+    except LVSError as exc:
         module.fail_json(msg=str(exc))
     session = open_session(module)
     try:
@@ -91,7 +91,7 @@ def main():
         changes = dict((name, value) for name, value in wanted.items() if before[name] != value)
         if changes and not module.check_mode:
             session.set_timeouts(changes)
-    except IPVSError as exc:
+    except LVSError as exc:
         module.fail_json(msg=str(exc))
     finally:
         session.close()

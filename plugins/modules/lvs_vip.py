@@ -135,10 +135,15 @@ host_route:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.lvs.cluster.plugins.module_utils.net import (
-    NetError, parse_address, validate_prefix, validate_ifname, validate_label, check_ipv6_usable,
-    open_iproute, link_index, list_addresses, add_address, del_address, format_address,
-    find_host_route, add_host_route, del_host_route,
+from ansible_collections.lvs.cluster.plugins.module_utils.base import LVSError
+from ansible_collections.lvs.cluster.plugins.module_utils.net_iproute import (
+    add_address, add_host_route, del_address, del_host_route, find_host_route, format_address, link_index,
+    list_addresses, open_iproute,
+)
+from ansible_collections.lvs.cluster.plugins.module_utils.net_plan import plan_vip
+from ansible_collections.lvs.cluster.plugins.module_utils.net_sysctl import check_ipv6_usable
+from ansible_collections.lvs.cluster.plugins.module_utils.net_validate import (
+    parse_address, validate_ifname, validate_label, validate_prefix,
 )
 
 
@@ -157,54 +162,36 @@ def run(module):
     manage_route = params["host_route"]
     present = params["state"] == "present"
 
-    with open_iproute() as ipr:
+    with open_iproute(module) as ipr:
         index = link_index(ipr, interface, "interface")
         if addr.version == 6 and present:
             check_ipv6_usable(interface)
-        mine = [e for e in list_addresses(ipr, index, addr.version) if e["address"] == addr]
+        addresses = list_addresses(ipr, index, addr.version)
         route = find_host_route(ipr, addr, prefix, index) if manage_route else None
+        plan = plan_vip(addr, prefix, label, interface, present, manage_route, addresses, route)
 
-        def wanted(entry):
-            return entry["prefix"] == prefix and (label is None or entry["label"] == label)
-
-        if present:
-            stale = [e for e in mine if not wanted(e)]
-            add = not any(wanted(e) for e in mine)
-            add_route = manage_route and not route
-            del_route = False
-            after_entries = [e for e in mine if wanted(e)] or [
-                {"address": addr, "prefix": prefix, "label": label or (interface if addr.version == 4 else None)}]
-        else:
-            stale = [e for e in mine if wanted(e)]
-            add = False
-            add_route = False
-            del_route = bool(route)
-            after_entries = [e for e in mine if not wanted(e)]
-        after_route = (route or add_route) and not del_route if manage_route else None
-
-        changed = bool(stale or add or add_route or del_route)
-        if changed and not module.check_mode:
+        if plan.changed and not module.check_mode:
             # Route first on removal: it points at the address we are about to drop.
-            if del_route:
+            if plan.del_route:
                 del_host_route(ipr, addr, prefix, index)
-            for entry in stale:
+            for entry in plan.stale:
                 del_address(ipr, index, entry["address"], entry["prefix"])
-            if add:
+            if plan.add:
                 add_address(ipr, index, addr, prefix, label, interface)
-            if add_route:
+            if plan.add_route:
                 add_host_route(ipr, addr, prefix, index)
 
-    kept = [e for e in after_entries if e["prefix"] == prefix]
     result = {
-        "changed": changed,
+        "changed": plan.changed,
         "address": "%s/%d" % (addr, prefix),
         "interface": interface,
-        "label": kept[0]["label"] if kept and addr.version == 4 else None,
-        "host_route": after_route,
+        "label": plan.after_label,
+        "host_route": plan.after_route,
     }
     if module._diff:
         result["diff"] = {"before_header": "%s %s" % (interface, addr), "after_header": "%s %s" % (interface, addr),
-                          "before": describe(mine, route), "after": describe(after_entries, after_route)}
+                          "before": describe(plan.before_entries, route),
+                          "after": describe(plan.after_entries, plan.after_route)}
     return result
 
 
@@ -222,7 +209,7 @@ def main():
     )
     try:
         result = run(module)
-    except NetError as exc:
+    except LVSError as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(**result)
 

@@ -136,6 +136,7 @@ def test_absent_kernel_module_is_named():
     # The lab guest has ip_vs, so ask the netlink layer for a generic netlink family
     # that does not exist: the same kernel answer (ENOENT) as an unloaded ip_vs.
     import pytest
-    from ansible_collections.lvs.cluster.plugins.module_utils.ipvs import IPVSError, IPVSSession
-    with pytest.raises(IPVSError, match=r'modprobe ip_vs'):
+    from ansible_collections.lvs.cluster.plugins.module_utils.base import LVSError
+    from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_session import IPVSSession
+    with pytest.raises(LVSError, match=r'modprobe ip_vs'):
         IPVSSession(family_name='IPVS_NOSUCH')   # genl names are < 16 chars

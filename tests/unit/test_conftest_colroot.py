@@ -6,7 +6,7 @@ import the other's code.
 import importlib.util
 import os
 
-import ansible_collections.lvs.cluster.plugins.module_utils.ipvs as ipvs_utils
+from ansible_collections.lvs.cluster.plugins.module_utils import ipvs_model
 
 HERE = os.path.dirname(os.path.realpath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -72,4 +72,4 @@ def test_a_checkout_inside_ansible_collections_is_used_as_it_is(tmp_path):
 
 
 def test_this_run_imports_this_checkout():
-    assert os.path.realpath(ipvs_utils.__file__) == os.path.join(REPO, "plugins", "module_utils", "ipvs.py")
+    assert os.path.realpath(ipvs_model.__file__) == os.path.join(REPO, "plugins", "module_utils", "ipvs_model.py")

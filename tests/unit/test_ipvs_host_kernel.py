@@ -7,11 +7,12 @@ import os
 
 import pytest
 
-from ansible_collections.lvs.cluster.plugins.module_utils.ipvs import IPVSError, IPVSSession
+from ansible_collections.lvs.cluster.plugins.module_utils.base import LVSError
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_session import IPVSSession
 
 
 @pytest.mark.skipif(os.path.exists('/proc/net/ip_vs'), reason='this kernel has ip_vs')
 def test_no_ip_vs_names_the_kernel_module():
     pytest.importorskip('pyroute2')
-    with pytest.raises(IPVSError, match=r'load the ip_vs kernel module \(modprobe ip_vs\)'):
+    with pytest.raises(LVSError, match=r'load the ip_vs kernel module \(modprobe ip_vs\)'):
         IPVSSession()

@@ -1,7 +1,7 @@
 """Diff computation: wanted vs live -> operations (pure logic, no kernel)."""
-from ansible_collections.lvs.cluster.plugins.module_utils.ipvs import (
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_model import service_key
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_plan import (
     apply_ops_to_table, build_wanted_service, build_wanted_table, plan_service, plan_table,
-    service_key,
 )
 
 

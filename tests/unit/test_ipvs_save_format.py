@@ -1,9 +1,9 @@
 """ipvsadm-save -n parsing and rendering (pure logic, no kernel)."""
 import pytest
 
-from ansible_collections.lvs.cluster.plugins.module_utils.ipvs import (
-    IPVSError, build_wanted_table, parse_save, render_save, wanted_from_rules,
-)
+from ansible_collections.lvs.cluster.plugins.module_utils.base import LVSError
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_plan import build_wanted_table
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_rules import render_save, wanted_from_rules
 
 # What ipvsadm 1.31 `ipvsadm-save -n` prints for a mixed table.
 SAVED = """\
@@ -20,17 +20,17 @@ SAVED = """\
 
 
 def test_parse_then_render_round_trips():
-    services = parse_save(SAVED)
-    assert len(services) == 4
-    assert services[1]['realservers'][0] == {'address': '10.0.0.1', 'port': '8080', 'forwarding': 'nat',
-                                             'weight': 2, 'upper_threshold': 0, 'lower_threshold': 0}
-    table = build_wanted_table(services)
+    table = wanted_from_rules(SAVED)
+    assert len(table) == 4
+    assert table[1]['realservers'][('10.0.0.1', 8080)] == {
+        'address': '10.0.0.1', 'port': 8080, 'forwarding': 'nat', 'weight': 2, 'upper_threshold': 0,
+        'lower_threshold': 0, 'tun_type': 'ipip', 'tun_port': 0, 'tun_csum': 'nocsum'}
     assert render_save(table) == SAVED
 
 
 def test_fwmark_and_ipv6_fwmark_lines():
     text = "-A -f 7 -s rr\n-a -f 7 -r 10.0.0.1:0 -g -w 1\n-A -f 7 -6 -s rr -p 60 -M 64\n"
-    table = build_wanted_table(parse_save(text))
+    table = wanted_from_rules(text)
     assert [s['family'] for s in table] == ['ipv4', 'ipv6']
     assert table[1]['persistence_netmask'] == 64
     assert render_save(table) == "-A -f 7 -s rr\n-a -f 7 -r 10.0.0.1:0 -g -w 1\n-A -f 7 -6 -s rr -p 60 -M 64\n"
@@ -40,16 +40,15 @@ def test_long_options_comments_bare_p_and_thresholds():
     text = ("# migrated\n\n--add-service --tcp-service 192.0.2.1:25 --scheduler lc --persistent\n"
             "--add-server --tcp-service 192.0.2.1:25 --real-server 10.0.0.1 --masquerading "
             "--weight 3 -x 100 -y 10\n")
-    services = parse_save(text)
-    assert services[0]['persistence_timeout'] == 300
-    table = build_wanted_table(services)
+    table = wanted_from_rules(text)
+    assert table[0]['persistence_timeout'] == 300
     assert render_save(table) == ("-A -t 192.0.2.1:25 -s lc -p 300\n"
                                   "-a -t 192.0.2.1:25 -r 10.0.0.1:25 -m -w 3 -x 100 -y 10\n")
 
 
 def test_render_orders_like_ipvsadm():
     text = "-A -t 192.0.2.20:80 -s rr\n-A -t 192.0.2.3:80 -s rr\n-A -f 1 -s rr\n-A -u 192.0.2.1:53 -s rr\n"
-    assert render_save(build_wanted_table(parse_save(text))).splitlines() == [
+    assert render_save(wanted_from_rules(text)).splitlines() == [
         '-A -t 192.0.2.3:80 -s rr', '-A -t 192.0.2.20:80 -s rr', '-A -u 192.0.2.1:53 -s rr', '-A -f 1 -s rr']
 
 
@@ -73,21 +72,27 @@ def test_render_orders_like_ipvsadm():
     ("-A -t 192.0.2.1:80\n-a -t 192.0.2.1:80 -r 2001:db8::5 -g\n", 'address'),
 ])
 def test_malformed_rules_name_line_and_field(text, needle):
-    with pytest.raises(IPVSError) as exc:
-        parse_save(text)
+    with pytest.raises(LVSError) as exc:
+        wanted_from_rules(text)
     assert str(exc.value).startswith('rules line ')
     assert needle in str(exc.value)
 
 
-def test_one_pass_rules_equal_parse_then_build():
-    text = SAVED + '-A -f 7 -6 -s lc\n-a -f 7 -6 -r [2001:db8::11]:0 -g -w 2\n'
-    assert wanted_from_rules(text) == build_wanted_table(parse_save(text))
+def test_rules_equal_the_same_table_given_as_services():
+    # ipvs_table takes either rules or services: both must mean the same table.
+    text = ('-A -t 192.0.2.10:80 -s wrr\n-a -t 192.0.2.10:80 -r 10.0.0.1:8080 -m -w 2\n'
+            '-A -f 7 -6 -s lc -p 60\n-a -f 7 -6 -r [2001:db8::11]:0 -g -w 2\n')
+    services = [{'protocol': 'tcp', 'address': '192.0.2.10', 'port': 80, 'scheduler': 'wrr',
+                 'realservers': [{'address': '10.0.0.1', 'port': 8080, 'forwarding': 'nat', 'weight': 2}]},
+                {'protocol': 'fwmark', 'fwmark': 7, 'family': 'ipv6', 'scheduler': 'lc',
+                 'persistence_timeout': 60, 'realservers': [{'address': '2001:db8::11', 'weight': 2}]}]
+    assert wanted_from_rules(text) == build_wanted_table(services)
 
 
 def test_duplicate_realserver_line_is_named():
     text = ('-A -t 192.0.2.100:80 -s rr\n'
             '-a -t 192.0.2.100:80 -r 192.0.2.11:80 -g -w 1\n'
             '-a -t 192.0.2.100:80 -r 192.0.2.11 -g -w 3\n')
-    with pytest.raises(IPVSError) as err:
+    with pytest.raises(LVSError) as err:
         wanted_from_rules(text)
     assert str(err.value).startswith('rules line 3 (') and 'realserver address: 192.0.2.11 port 80' in str(err.value)

@@ -14,10 +14,17 @@ import struct
 import pytest
 from pyroute2.netlink.generic.ipvs import ipvsmsg
 
-from ansible_collections.lvs.cluster.plugins.module_utils.ipvs import (
-    CMD_ATTR_DEST, CMD_SET_DEST, DEST_ATTR_TUN_FLAGS, DEST_ATTR_TUN_PORT, DEST_ATTR_TUN_TYPE, IPVSError, Op,
-    build_wanted_service, build_wanted_table, dest_from_wire, encode_dest, encode_op, normalize_realserver,
-    parse_nlas, parse_save, plan_dest, plan_table, public_dest, render_save, service_key, wanted_from_rules,
+from ansible_collections.lvs.cluster.plugins.module_utils.base import LVSError
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_model import (
+    normalize_realserver, public_dest, service_key,
+)
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_plan import (
+    build_wanted_service, Op, plan_dest, plan_table,
+)
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_rules import render_save, wanted_from_rules
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_wire import (
+    CMD_ATTR_DEST, CMD_SET_DEST, DEST_ATTR_TUN_FLAGS, DEST_ATTR_TUN_PORT, DEST_ATTR_TUN_TYPE, dest_from_wire,
+    encode_dest, encode_op, parse_nlas,
 )
 
 VIP = '192.0.2.10'
@@ -151,14 +158,12 @@ SAVED = """\
 
 
 def test_rules_with_tunnels_round_trip():
-    entries = parse_save(SAVED)
-    assert entries[0]['realservers'][0]['tun_type'] == 'gue'
-    assert entries[0]['realservers'][0]['tun_port'] == 6080
-    assert entries[0]['realservers'][0]['tun_csum'] == 'nocsum'
-    table = build_wanted_table(entries)
-    assert render_save(table) == SAVED
-    assert wanted_from_rules(SAVED) == table
+    table = wanted_from_rules(SAVED)
     dests = table[0]['realservers']
+    assert dests[('198.51.100.21', 80)]['tun_type'] == 'gue'
+    assert dests[('198.51.100.21', 80)]['tun_port'] == 6080
+    assert dests[('198.51.100.21', 80)]['tun_csum'] == 'nocsum'
+    assert render_save(table) == SAVED
     assert dests[('198.51.100.22', 80)]['tun_type'] == 'gre'
     assert dests[('198.51.100.24', 80)]['tun_csum'] == 'remcsum'
 
@@ -190,7 +195,7 @@ RS = "-A -t 192.0.2.10:80 -s rr\n-a -t 192.0.2.10:80 -r 198.51.100.21:80 "
     ("-i --tun-type", "--tun-type: needs a value"),
 ])
 def test_bad_tunnel_rules_name_line_and_field(options, needle):
-    with pytest.raises(IPVSError) as exc:
+    with pytest.raises(LVSError) as exc:
         wanted_from_rules(RS + options + "\n")
     assert str(exc.value).startswith('rules line 2 (')
     assert needle in str(exc.value), str(exc.value)
@@ -208,7 +213,7 @@ def test_bad_tunnel_rules_name_line_and_field(options, needle):
     (dict(forwarding='tun', tun_type='gue', tun_port='x'), "tun_port: 'x' is not an integer"),
 ])
 def test_bad_tunnel_options_name_the_field_and_the_fix(params, message):
-    with pytest.raises(IPVSError) as exc:
+    with pytest.raises(LVSError) as exc:
         normalize_realserver(dict(params, address='10.0.0.1'), service(), 'realservers[0].')
     assert str(exc.value).startswith('realservers[0].' + message.split(':')[0] + ':'), str(exc.value)
     assert message in str(exc.value)
@@ -229,7 +234,7 @@ def test_options_left_out_keep_the_live_tunnel():
     dest = normalize_realserver(dict(address='198.51.100.21', tun_type='gre'), service(), base=live_gue())
     assert (dest['tun_type'], dest['tun_port'], dest['tun_csum']) == ('gre', 6080, 'csum')
     # a live remcsum does not fit gre: say so rather than send it
-    with pytest.raises(IPVSError, match='^tun_csum: remcsum'):
+    with pytest.raises(LVSError, match='^tun_csum: remcsum'):
         normalize_realserver(dict(address='198.51.100.21', tun_type='gre'), service(),
                              base=live_gue(tun_csum='remcsum'))
     # leaving tun for dr keeps the tunnel values (unused by dr, not reset)

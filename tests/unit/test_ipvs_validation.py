@@ -1,11 +1,12 @@
 """Argument validation and key building of the IPVS layer (pure logic, no kernel)."""
 import pytest
 
-from ansible_collections.lvs.cluster.plugins.module_utils.ipvs import (
-    IPVSError, build_wanted_service, build_wanted_table, format_service_key, normalize_address,
-    normalize_netmask, normalize_realserver, normalize_service, normalize_service_key,
-    normalize_timeouts, service_key,
+from ansible_collections.lvs.cluster.plugins.module_utils.base import LVSError
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_model import (
+    format_service_key, normalize_address, normalize_netmask, normalize_realserver, normalize_service,
+    normalize_service_key, normalize_timeouts, service_key,
 )
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_plan import build_wanted_service, build_wanted_table
 
 
 def svc(**kw):
@@ -70,7 +71,7 @@ def test_ipv6_address_is_canonical_and_brackets_accepted():
     (dict(protocol='fwmark', fwmark=2 ** 32, address=None, port=None), 'fwmark'),
 ])
 def test_bad_service_input_names_the_field(params, field):
-    with pytest.raises(IPVSError) as exc:
+    with pytest.raises(LVSError) as exc:
         svc(**params)
     assert str(exc.value).startswith(field + ':'), str(exc.value)
 
@@ -109,7 +110,7 @@ def test_fwmark_key_only_for_absent():
     (dict(address='not-an-ip'), 'address'),
 ])
 def test_bad_realserver_input_names_the_field(params, field):
-    with pytest.raises(IPVSError) as exc:
+    with pytest.raises(LVSError) as exc:
         normalize_realserver(params, svc())
     assert str(exc.value).startswith(field + ':'), str(exc.value)
 
@@ -138,14 +139,14 @@ def test_fwmark_realserver_port_defaults_to_zero():
 
 def test_table_duplicates_are_refused_with_their_index():
     entry = dict(protocol='tcp', address='192.0.2.1', port=80, realservers=[])
-    with pytest.raises(IPVSError, match=r'^services\[1\]'):
+    with pytest.raises(LVSError, match=r'^services\[1\]'):
         build_wanted_table([entry, dict(entry)])
-    with pytest.raises(IPVSError, match=r'realservers\[1\]\.address'):
+    with pytest.raises(LVSError, match=r'realservers\[1\]\.address'):
         build_wanted_service(dict(entry, realservers=[{'address': '10.0.0.1'}, {'address': '10.0.0.1'}]))
 
 
 def test_table_error_names_path():
-    with pytest.raises(IPVSError, match=r'^services\[0\]\.realservers\[0\]\.weight:'):
+    with pytest.raises(LVSError, match=r'^services\[0\]\.realservers\[0\]\.weight:'):
         build_wanted_table([dict(protocol='tcp', address='192.0.2.1', port=80,
                                  realservers=[{'address': '10.0.0.1', 'weight': 70000}])])
 
@@ -160,7 +161,7 @@ def test_timeouts():
     assert normalize_timeouts({'tcp': 900, 'tcpfin': None, 'udp': 300}) == {'tcp': 900, 'udp': 300}
     for bad in ({'tcp': 0}, {'udp': -3}, {'tcpfin': 10 ** 9}):
         name = list(bad)[0]
-        with pytest.raises(IPVSError, match='^%s:' % name):
+        with pytest.raises(LVSError, match='^%s:' % name):
             normalize_timeouts(bad)
     # None given: nothing to set (the module refuses that with required_one_of).
     assert normalize_timeouts({'tcp': None, 'tcpfin': None, 'udp': None}) == {}

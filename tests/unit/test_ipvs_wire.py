@@ -7,11 +7,12 @@ import struct
 
 import pytest
 
-from ansible_collections.lvs.cluster.plugins.module_utils.ipvs import (
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_plan import build_wanted_service, Op
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_wire import (
     CMD_ATTR_DEST, CMD_ATTR_SERVICE, CMD_DEL_DEST, CMD_NEW_DEST, CMD_NEW_SERVICE, CMD_SET_SERVICE,
-    DEST_ATTR_ACTIVE_CONNS, DEST_ATTR_STATS64, SVC_ATTR_STATS, Op, build_wanted_service, dest_from_wire,
-    encode_dest, encode_op, encode_service_key, encode_service_settings, nla, parse_nlas,
-    service_from_wire)
+    DEST_ATTR_ACTIVE_CONNS, DEST_ATTR_STATS64, SVC_ATTR_STATS, dest_from_wire, encode_dest, encode_op,
+    encode_service_key, encode_service_settings, nla, parse_nlas, service_from_wire,
+)
 
 
 def svc(**kw):

@@ -5,10 +5,11 @@ compares and renders values, not what the kernel does (that is proven in the lab
 """
 import pytest
 
-from ansible_collections.lvs.cluster.plugins.module_utils import net
-from ansible_collections.lvs.cluster.plugins.module_utils.net import (
-    SYSCTL_FILE_HEADER, NetError, SysctlPlan, conf_key, key_text, merge_sysctl_file, parse_key,
-    render_sysctl_values, sysctl_changes,
+from ansible_collections.lvs.cluster.plugins.module_utils import net_sysctl
+from ansible_collections.lvs.cluster.plugins.module_utils.base import LVSError
+from ansible_collections.lvs.cluster.plugins.module_utils.net_sysctl import (
+    SYSCTL_FILE_HEADER, SysctlPlan, conf_key, key_text, merge_sysctl_file, parse_key, render_sysctl_values,
+    sysctl_changes,
 )
 
 IGN_ALL = conf_key("all", "arp_ignore")
@@ -99,7 +100,7 @@ def fake_proc(tmp_path, monkeypatch):
         conf.mkdir(parents=True)
         (conf / "arp_ignore").write_text("0\n")
         (conf / "arp_announce").write_text("0\n")
-    monkeypatch.setattr(net, "PROC_SYS", str(root))
+    monkeypatch.setattr(net_sysctl, "PROC_SYS", str(root))
     return root
 
 
@@ -119,6 +120,6 @@ def test_plan_reports_only_differing_keys_and_both_diffs(fake_proc, tmp_path):
 
 
 def test_plan_missing_key_fails_before_anything_with_hint(fake_proc):
-    with pytest.raises(NetError) as info:
+    with pytest.raises(LVSError) as info:
         SysctlPlan({conf_key("eth9", "arp_ignore"): 1}, missing_hint=lambda key: "interfaces: no %s" % key[3])
     assert str(info.value) == "interfaces: no eth9"

@@ -6,15 +6,15 @@ import ipaddress
 
 import pytest
 
-from ansible_collections.lvs.cluster.plugins.module_utils.net import (
-    NetError, default_prefix, parse_address, validate_ifname, validate_label, validate_prefix,
-    validate_sysctl_file,
+from ansible_collections.lvs.cluster.plugins.module_utils.base import LVSError
+from ansible_collections.lvs.cluster.plugins.module_utils.net_sysctl import validate_sysctl_file
+from ansible_collections.lvs.cluster.plugins.module_utils.net_validate import (
+    default_prefix, interface_list, parse_address, validate_ifname, validate_label, validate_prefix,
 )
-from ansible_collections.lvs.cluster.plugins.modules.arp_suppress import interface_list
 
 
 def rejects(func, *args, **kwargs):
-    with pytest.raises(NetError) as info:
+    with pytest.raises(LVSError) as info:
         func(*args, **kwargs)
     return str(info.value)
 

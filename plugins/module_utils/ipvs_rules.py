@@ -1,0 +1,288 @@
+# -*- coding: utf-8 -*-
+# Copyright: lvs.cluster contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The ``ipvsadm-save -n`` text: rules input parsed and validated, tables rendered.
+
+ipvs_table takes its wanted table as rules text (what ipvsadm-save -n or ipvsadm -S
+writes) and every module shows its diff in that format, so users read the same lines
+they would feed ipvsadm-restore.  Pure: no kernel.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import re
+import shlex
+
+from ansible_collections.lvs.cluster.plugins.module_utils.base import LVSError
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_model import (
+    DEFAULT_PERSISTENCE, FORWARDING_BY_SWITCH, FORWARDING_SWITCH, MAX_TIMEOUT, MAX_U32, MAX_WEIGHT,
+    TUN_CSUM_BY_SWITCH, TUN_CSUM_SWITCH, TUN_FIELDS, check_int, default_netmask, dest_key, dest_sort_key,
+    format_hostport, format_service_key, normalize_address, normalize_realserver, normalize_service,
+    service_key, service_sort_key,
+)
+
+
+_SERVICE_TYPE_OPTS = {'-t': 'tcp', '--tcp-service': 'tcp', '-u': 'udp', '--udp-service': 'udp',
+                      '-f': 'fwmark', '--fwmark-service': 'fwmark'}
+
+
+def _split_hostport(text, field):
+    """'1.2.3.4:80' / '[2001:db8::1]:80' / '1.2.3.4' -> (address, port or None)."""
+    if text.startswith('['):
+        end = text.find(']')
+        if end < 0:
+            raise LVSError("%s: %r has no closing ]" % (field, text))
+        host, rest = text[1:end], text[end + 1:]
+        if rest == '':
+            return host, None
+        if not rest.startswith(':'):
+            raise LVSError("%s: %r: expected [IPv6]:port" % (field, text))
+        return host, rest[1:]
+    if text.count(':') == 1:
+        host, port = text.split(':')
+        return host, port
+    return text, None
+
+
+# The line ipvsadm-save writes for nearly every real server; such lines skip the general
+# option parser (same checks, a tenth of the Python under emulation).
+_PLAIN_DEST_LINE = re.compile(r'-a -([tuf]) (\S+) -r (\S+) (-[gim]) -w (\d+)\Z')
+
+
+def wanted_from_rules(text):
+    """Parse and validate ipvsadm-save -n / ipvsadm -S rules in one pass: the wanted
+    services (as build_wanted_table returns them), each line checked once.  Errors name
+    the line: "rules line N (...): field: problem"."""
+    wanted = {}         # key -> validated service with its validated real servers
+    rule_keys = {}      # the service as written on a line -> its key (-a lines repeat it)
+    plain_keys = {}     # ('t', '192.0.2.1:80') as on a plain -a line -> its key
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith('#'):
+            continue
+        try:
+            plain = _PLAIN_DEST_LINE.match(line)
+            if plain and (plain.group(1), plain.group(2)) in plain_keys:
+                key = plain_keys[(plain.group(1), plain.group(2))]
+                address, port = _split_hostport(plain.group(3), 'realserver address')
+                server = {'address': address, 'port': port,
+                          'forwarding': FORWARDING_BY_SWITCH[plain.group(4)],
+                          'weight': check_int(int(plain.group(5)), 'weight', 0, MAX_WEIGHT),
+                          'upper_threshold': 0, 'lower_threshold': 0}
+                _add_rule_dest(wanted[key], key, server)
+                continue
+            # shlex is slow and ipvsadm-save never quotes: use it only when needed.
+            tokens = shlex.split(line) if ('"' in line or "'" in line or '\\' in line) else line.split()
+            command, opts = _parse_rule_tokens(tokens)
+            written = (opts['protocol'], opts.get('address'), opts.get('port'), opts.get('fwmark'),
+                       opts.get('family'))
+            if command == 'service':
+                options = {'protocol': opts['protocol'], 'address': opts.get('address'),
+                           'port': opts.get('port'), 'fwmark': opts.get('fwmark'),
+                           'family': opts.get('family'),
+                           'scheduler': opts.get('scheduler', 'wlc'),
+                           'scheduler_flags': opts.get('scheduler_flags', []),
+                           'persistence_timeout': opts.get('persistence_timeout'),
+                           'persistence_netmask': opts.get('persistence_netmask'),
+                           'one_packet': opts.get('one_packet', False)}
+                if options['protocol'] != 'fwmark' and options['port'] is None:
+                    options['port'] = 0   # ipvsadm: no port = all ports
+                svc = normalize_service(options)
+                key = service_key(svc)
+                if key in wanted:
+                    raise LVSError("service: %s is defined twice" % format_service_key(key))
+                svc['realservers'] = {}
+                wanted[key] = svc
+                rule_keys[written] = key
+                if len(tokens) > 2 and tokens[1] in ('-t', '-u', '-f') and '-6' not in tokens:
+                    plain_keys[(tokens[1][1], tokens[2])] = key
+            else:
+                key = rule_keys.get(written)
+                if key is None:
+                    key = _rule_service_key(opts)
+                    if key not in wanted:
+                        raise LVSError("service: %s has no -A line before this real server"
+                                       % format_service_key(key))
+                    rule_keys[written] = key
+                server = {'address': opts.get('server_address'), 'port': opts.get('server_port'),
+                          'forwarding': opts.get('forwarding', 'dr'),
+                          'weight': opts.get('weight', 1),
+                          'upper_threshold': opts.get('upper_threshold', 0),
+                          'lower_threshold': opts.get('lower_threshold', 0)}
+                for name in TUN_FIELDS:
+                    if name in opts:
+                        server[name] = opts[name]
+                _add_rule_dest(wanted[key], key, server)
+        except (LVSError, ValueError) as exc:
+            raise LVSError("rules line %d (%s): %s" % (number, line, exc))
+    return list(wanted.values())
+
+
+def _add_rule_dest(svc, key, server):
+    """Validate SERVER (real-server options) as a real server of SVC (with KEY), add it."""
+    dest = normalize_realserver(server, svc, 'realserver ')
+    dkey = dest_key(dest)
+    if dkey in svc['realservers']:
+        raise LVSError("realserver address: %s port %d is already a real server of %s"
+                       % (dest['address'], dest['port'], format_service_key(key)))
+    svc['realservers'][dkey] = dest
+
+
+def _rule_service_key(probe):
+    if probe['protocol'] == 'fwmark':
+        return ('fwmark', probe.get('family') or 'ipv4', check_int(probe['fwmark'], 'fwmark', 1, MAX_U32))
+    family, address = normalize_address(probe['address'], 'service address')
+    port = 0 if probe['port'] is None else check_int(probe['port'], 'service port', 0, 65535)
+    return (probe['protocol'], family, address, port)
+
+
+def _parse_rule_tokens(tokens):
+    if not tokens:
+        raise LVSError("empty rule")
+    head = tokens[0]
+    if head in ('-A', '--add-service'):
+        command = 'service'
+    elif head in ('-a', '--add-server'):
+        command = 'server'
+    else:
+        raise LVSError("command: %r is not supported in rules; only -A (add service) and -a "
+                       "(add real server) lines, as ipvsadm-save -n writes them" % head)
+    opts = {}
+    i = 1
+
+    def value():
+        if i + 1 >= len(tokens):
+            raise LVSError("%s: needs a value" % tokens[i])
+        return tokens[i + 1]
+
+    while i < len(tokens):
+        tok = tokens[i]
+        if tok in _SERVICE_TYPE_OPTS:
+            if 'protocol' in opts:
+                raise LVSError("%s: the service is already given as %s" % (tok, opts['protocol']))
+            opts['protocol'] = _SERVICE_TYPE_OPTS[tok]
+            arg = value()
+            if opts['protocol'] == 'fwmark':
+                opts['fwmark'] = check_int(arg, 'fwmark', 1, MAX_U32)
+            else:
+                opts['address'], opts['port'] = _split_hostport(arg, 'service address')
+            i += 2
+        elif tok in ('-6', '--ipv6'):
+            opts['family'] = 'ipv6'
+            i += 1
+        elif tok in ('-s', '--scheduler') and command == 'service':
+            opts['scheduler'] = value()
+            i += 2
+        elif tok in ('-b', '--sched-flags') and command == 'service':
+            opts['scheduler_flags'] = [f for f in value().split(',') if f]
+            i += 2
+        elif tok in ('-p', '--persistent') and command == 'service':
+            # The timeout is optional in ipvsadm: a bare -p means 300 s.
+            if i + 1 < len(tokens) and not tokens[i + 1].startswith('-'):
+                opts['persistence_timeout'] = check_int(tokens[i + 1], 'persistence_timeout', 1, MAX_TIMEOUT)
+                i += 2
+            else:
+                opts['persistence_timeout'] = DEFAULT_PERSISTENCE
+                i += 1
+        elif tok in ('-M', '--netmask') and command == 'service':
+            opts['persistence_netmask'] = value()
+            i += 2
+        elif tok in ('-o', '--ops') and command == 'service':
+            opts['one_packet'] = True
+            i += 1
+        elif tok in ('-r', '--real-server') and command == 'server':
+            opts['server_address'], opts['server_port'] = _split_hostport(value(), 'realserver address')
+            i += 2
+        elif tok in FORWARDING_BY_SWITCH and command == 'server':
+            if 'forwarding' in opts:
+                raise LVSError("forwarding: given twice (%s)" % tok)
+            opts['forwarding'] = FORWARDING_BY_SWITCH[tok]
+            i += 1
+        elif tok in ('-w', '--weight') and command == 'server':
+            opts['weight'] = check_int(value(), 'weight', 0, MAX_WEIGHT)
+            i += 2
+        elif tok in ('-x', '--u-threshold') and command == 'server':
+            opts['upper_threshold'] = check_int(value(), 'upper_threshold', 0, MAX_U32)
+            i += 2
+        elif tok in ('-y', '--l-threshold') and command == 'server':
+            opts['lower_threshold'] = check_int(value(), 'lower_threshold', 0, MAX_U32)
+            i += 2
+        elif tok == '--tun-type' and command == 'server':
+            opts['tun_type'] = value()      # checked with the real server (tun_type)
+            i += 2
+        elif tok == '--tun-port' and command == 'server':
+            opts['tun_port'] = check_int(value(), 'tun_port', 1, 65535)
+            i += 2
+        elif tok in TUN_CSUM_BY_SWITCH and command == 'server':
+            if 'tun_csum' in opts:
+                raise LVSError("tun_csum: %s contradicts %s given before; give one of --tun-nocsum, "
+                               "--tun-csum, --tun-remcsum" % (tok, TUN_CSUM_SWITCH[opts['tun_csum']]))
+            opts['tun_csum'] = TUN_CSUM_BY_SWITCH[tok]
+            i += 1
+        else:
+            raise LVSError("option: %r is not supported here" % tok)
+    if 'protocol' not in opts:
+        raise LVSError("service: needs -t, -u or -f")
+    if opts.get('family') == 'ipv6' and opts['protocol'] != 'fwmark':
+        opts.pop('family')   # ipvsadm accepts a redundant -6; the address says it
+    if command == 'server' and 'server_address' not in opts:
+        raise LVSError("realserver address: an -a line needs -r ADDRESS[:PORT]")
+    return command, opts
+
+
+def service_switch(svc):
+    if svc['protocol'] == 'fwmark':
+        return '-f %d%s' % (svc['fwmark'], ' -6' if svc['family'] == 'ipv6' else '')
+    return '-%s %s' % (svc['protocol'][0], format_hostport(svc['family'], svc['address'], svc['port']))
+
+
+def render_service_lines(svc):
+    """The -A line and -a lines of one service, as ipvsadm -S -n writes them."""
+    switch = service_switch(svc)
+    line = '-A %s -s %s' % (switch, svc['scheduler'])
+    if svc['persistence_timeout']:
+        line += ' -p %d' % svc['persistence_timeout']
+        if svc['persistence_netmask'] != default_netmask(svc['family']):
+            line += ' -M %s' % svc['persistence_netmask']
+    if svc['scheduler_flags']:
+        line += ' -b %s' % ','.join(svc['scheduler_flags'])
+    if svc['one_packet']:
+        line += ' -o'
+    lines = [line]
+    for dest in sorted(svc.get('realservers', {}).values(), key=dest_sort_key):
+        dline = '-a %s -r %s %s -w %d' % (switch, format_hostport(svc['family'], dest['address'], dest['port']),
+                                          FORWARDING_SWITCH[dest['forwarding']], dest['weight'])
+        if dest['forwarding'] == 'tun':
+            dline += _tun_switches(dest)
+        # ipvsadm -S does not write thresholds; we do, so the text round-trips.
+        if dest['upper_threshold']:
+            dline += ' -x %d' % dest['upper_threshold']
+        if dest['lower_threshold']:
+            dline += ' -y %d' % dest['lower_threshold']
+        lines.append(dline)
+    return lines
+
+
+def _tun_switches(dest):
+    """A tunnel real server's options as ipvsadm 1.31 -S writes them: --tun-type ipip;
+    --tun-type gue --tun-port N --tun-nocsum; --tun-type gre --tun-csum."""
+    tun_type = dest['tun_type']
+    if tun_type == 'ipip':
+        return ' --tun-type ipip'
+    if tun_type == 'gue':
+        text = ' --tun-type gue --tun-port %d' % dest['tun_port']
+    elif tun_type == 'gre':
+        text = ' --tun-type gre'
+    else:
+        return ''           # a type ipvsadm does not know: it writes no tunnel options
+    switch = TUN_CSUM_SWITCH.get(dest['tun_csum'])
+    return text + (' ' + switch if switch else '')
+
+
+def render_save(services):
+    """Services (an iterable of service dicts with realservers) as ipvsadm-save -n text."""
+    lines = []
+    for svc in sorted(services, key=service_sort_key):
+        lines.extend(render_service_lines(svc))
+    return ''.join(line + '\n' for line in lines)

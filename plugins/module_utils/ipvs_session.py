@@ -1,0 +1,342 @@
+# -*- coding: utf-8 -*-
+# Copyright: lvs.cluster contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The netlink session with the kernel's IPVS table, for one module run.
+
+Reads the live table and applies a plan: add what is missing, change in place with SET,
+delete only what is stale; a request refused because of a concurrent change that already
+did the job is not an error.
+
+Why not ``pyroute2.IPVS``/``IPVSService``: pyroute2's request objects inject defaults
+(wlc, timeout 0, a 0xFFFF flag mask), its "update" command is a DELETE, the netmask is
+typed as an IPv4 address (IPv6 services carry a prefix length), the config timeouts are
+typed "hex" and some releases drop the fwmark from the service key when dumping real
+servers.  pyroute2 opens the session (family resolution) and carries GET/SET_CONFIG on
+its generic netlink classes; service and real-server messages go over a plain netlink
+socket, packed by ipvs_wire.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import errno
+import os
+import socket
+import time
+
+from ansible_collections.lvs.cluster.plugins.module_utils.base import (
+    LVSError, load_pyroute2, missing_pyroute2_message, require_pyroute2,
+)
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_model import (
+    dest_key, format_service_key, service_key,
+)
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_plan import Op
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_wire import (
+    CMD_ATTR_DEST, CMD_ATTR_SERVICE, CMD_GET_CONFIG, CMD_GET_DEST, CMD_GET_SERVICE, CMD_SET_CONFIG,
+    NETLINK_CAP_ACK, NETLINK_GENERIC, NLA_F_NESTED, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NLMSG_DONE,
+    NLMSG_ERROR, SOL_NETLINK, dest_from_wire, encode_op, encode_service_key, error_code, frame,
+    message_attrs, nla, service_from_wire, split_messages,
+)
+
+MODPROBE_HINT = "load the ip_vs kernel module (modprobe ip_vs)"
+
+_GONE = (errno.ENOENT, errno.ESRCH)
+
+
+class KernelError(Exception):
+    """The kernel answered a request with an error (CODE is the errno)."""
+
+    def __init__(self, code):
+        Exception.__init__(self, '(%d, %r)' % (code, os.strerror(code)))
+        self.code = code
+
+
+class _Pyroute2Classes(object):
+    """pyroute2's generic netlink classes described for IPVS; built once, on first use."""
+    built = None
+
+    @classmethod
+    def get(cls, pyroute2):
+        if cls.built is None:
+            cls.built = cls(pyroute2)
+        return cls.built
+
+    def __init__(self, pyroute2):
+        class _IPVSConfigMessage(pyroute2.genlmsg):
+            # Service and dest messages never go through this class (see encode_op).
+            prefix = 'IPVS_CMD_ATTR_'
+            nla_map = (('IPVS_CMD_ATTR_UNSPEC', 'none'),
+                       ('IPVS_CMD_ATTR_SERVICE', 'hex'),
+                       ('IPVS_CMD_ATTR_DEST', 'hex'),
+                       ('IPVS_CMD_ATTR_DAEMON', 'hex'),
+                       # u32 seconds; pyroute2's own IPVS class types these "hex"
+                       ('IPVS_CMD_ATTR_TIMEOUT_TCP', 'uint32'),
+                       ('IPVS_CMD_ATTR_TIMEOUT_TCP_FIN', 'uint32'),
+                       ('IPVS_CMD_ATTR_TIMEOUT_UDP', 'uint32'))
+
+        class _QuietAsyncSocket(pyroute2.AsyncGenericNetlinkSocket):
+            # pyroute2 logs "protocol not found" at error level; we report it ourselves.
+            module_err_level = 'debug'
+
+        class _Socket(pyroute2.GenericNetlinkSocket):
+            async_class = _QuietAsyncSocket
+
+        self.config_message = _IPVSConfigMessage
+        self.socket = _Socket
+        self.netlink_error = pyroute2.NetlinkError
+
+
+class IPVSSession(object):
+    """The IPVS generic netlink family for one module run.
+
+    pyroute2's socket resolves the family and carries the config messages; a plain
+    netlink socket carries the service and real-server messages packed by encode_op.
+    """
+
+    # Requests per sendmsg().  Only errors are acknowledged, plus the last request of
+    # each batch; 256 error replies still fit the default receive buffer.
+    BATCH = 256
+
+    def __init__(self, family_name='IPVS'):
+        pyroute2 = load_pyroute2()
+        if pyroute2 is None:
+            raise LVSError(missing_pyroute2_message())
+        classes = _Pyroute2Classes.get(pyroute2)
+        self._config_message = classes.config_message
+        self._netlink_error = classes.netlink_error
+        self._sock = classes.socket()
+        try:
+            self._sock.bind(family_name, self._config_message)
+        except self._netlink_error as exc:
+            self._sock.close()
+            if exc.code == errno.ENOENT:
+                raise LVSError("the kernel has no IPVS generic netlink family: %s" % MODPROBE_HINT)
+            raise LVSError("cannot open the IPVS netlink family: %s" % (exc,))
+        self._family = self._sock.prid
+        self._wire = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_GENERIC)
+        self._wire.bind((0, 0))
+        try:
+            self._wire.setsockopt(SOL_NETLINK, NETLINK_CAP_ACK, 1)
+        except (OSError, socket.error):
+            pass    # older kernels echo the request in errors: only bigger replies
+        self._seq = 0
+        self._service_keys = {}
+
+    def close(self):
+        self._wire.close()
+        self._sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- the wire ----------------------------------------------------------
+
+    def _frame(self, cmd, attrs, flags):
+        self._seq += 1
+        return frame(self._family, self._seq, cmd, attrs, flags)
+
+    def _replies(self):
+        """Yield (type, seq, payload) of each message the kernel sends us."""
+        return split_messages(self._wire.recv(1 << 20))
+
+    def _dump(self, cmd, attrs, attr_kind):
+        """Raw payloads of ATTR_KIND in every message of a dump; KernelError on error."""
+        self._wire.send(self._frame(cmd, attrs, NLM_F_REQUEST | NLM_F_DUMP))
+        seq = self._seq
+        out = []
+        while True:
+            for kind, msg_seq, payload in self._replies():
+                if msg_seq != seq:
+                    continue        # a late reply to something earlier
+                if kind == NLMSG_DONE:
+                    return out
+                if kind == NLMSG_ERROR:
+                    code = error_code(payload)
+                    if code:
+                        raise KernelError(code)
+                    return out
+                attr = message_attrs(payload).get(attr_kind)
+                if attr is not None:
+                    out.append(attr)
+
+    def _send_batch(self, requests):
+        """Send framed REQUESTS (the last one asks for an ack) in one sendmsg; return
+        {seq: errno} of the ones the kernel refused."""
+        self._wire.send(b''.join(requests))
+        last = self._seq
+        errors = {}
+        while True:
+            for kind, seq, payload in self._replies():
+                if kind != NLMSG_ERROR:
+                    continue
+                code = error_code(payload)
+                if code:
+                    errors[seq] = code
+                if seq == last:
+                    return errors
+
+    def _request(self, cmd, attrs):
+        """One request, acknowledged; KernelError if refused."""
+        errors = self._send_batch([self._frame(cmd, attrs, NLM_F_REQUEST | NLM_F_ACK)])
+        if errors:
+            raise KernelError(errors.popitem()[1])
+
+    # -- reading ---------------------------------------------------------
+
+    def services(self, with_stats=False):
+        try:
+            raw = self._dump(CMD_GET_SERVICE, b'', CMD_ATTR_SERVICE)
+        except KernelError as exc:
+            raise LVSError("reading the IPVS services failed: %s" % (exc,))
+        return [service_from_wire(attr, with_stats) for attr in raw]
+
+    def dests(self, svc, with_stats=False):
+        try:
+            raw = self._dump(CMD_GET_DEST, nla(CMD_ATTR_SERVICE | NLA_F_NESTED, encode_service_key(svc)),
+                             CMD_ATTR_DEST)
+        except KernelError as exc:
+            if exc.code in _GONE:     # removed under us
+                return {}
+            raise LVSError("reading the real servers of %s failed: %s"
+                           % (format_service_key(service_key(svc)), exc))
+        dests = {}
+        for attr in raw:
+            dest = dest_from_wire(attr, svc['family'], with_stats)
+            dests[dest_key(dest)] = dest
+        return dests
+
+    def table(self, keys=None, with_stats=False):
+        """The live table {key: service with realservers}; dests only for KEYS if given.
+        Statistics only WITH_STATS: planning never needs them."""
+        table = {}
+        for svc in self.services(with_stats):
+            key = service_key(svc)
+            if keys is None or key in keys:
+                svc['realservers'] = self.dests(svc, with_stats)
+            table[key] = svc
+        return table
+
+    def timeouts(self):
+        try:
+            msgs = self._config_request(CMD_GET_CONFIG, [])
+        except self._netlink_error as exc:
+            raise LVSError("reading the IPVS timeouts failed: %s" % (exc,))
+        for m in msgs:
+            if m.get_attr('IPVS_CMD_ATTR_TIMEOUT_TCP') is not None:
+                return {'tcp': m.get_attr('IPVS_CMD_ATTR_TIMEOUT_TCP'),
+                        'tcpfin': m.get_attr('IPVS_CMD_ATTR_TIMEOUT_TCP_FIN'),
+                        'udp': m.get_attr('IPVS_CMD_ATTR_TIMEOUT_UDP')}
+        raise LVSError("the kernel sent no timeouts for IPVS GET_CONFIG")
+
+    def set_timeouts(self, wanted):
+        # 0 means "leave as is" to the kernel, so send only what changes.
+        attrs = []
+        for name, attr in (('tcp', 'IPVS_CMD_ATTR_TIMEOUT_TCP'), ('tcpfin', 'IPVS_CMD_ATTR_TIMEOUT_TCP_FIN'),
+                           ('udp', 'IPVS_CMD_ATTR_TIMEOUT_UDP')):
+            if name in wanted:
+                attrs.append((attr, wanted[name]))
+        try:
+            self._config_request(CMD_SET_CONFIG, attrs)
+        except self._netlink_error as exc:
+            raise LVSError("setting the IPVS timeouts %s failed: %s" % (wanted, exc))
+
+    def _config_request(self, cmd, attrs):
+        msg = self._config_message()
+        msg['cmd'] = cmd
+        msg['version'] = 1
+        msg['attrs'] = attrs
+        return tuple(self._sock.nlm_request(msg, msg_type=self._family, msg_flags=NLM_F_REQUEST | NLM_F_ACK))
+
+    # -- writing ---------------------------------------------------------
+
+    def _op(self, op, action=None):
+        if action is not None:
+            op = Op(action, op.kind, op.service, op.dest)
+        self._request(*encode_op(op, self._service_keys))
+
+    def apply(self, op):
+        """Run one Op; a concurrent change that already did the job is not an error."""
+        try:
+            self._apply(op)
+        except KernelError as exc:
+            raise LVSError(_explain(op, exc))
+
+    def _apply(self, op):
+        try:
+            self._op(op)
+        except KernelError as exc:
+            self._recover(op, exc)
+
+    def _recover(self, op, exc):
+        """OP was refused with EXC: finish the job if a concurrent change explains it."""
+        # The kernel says "no such service" with ESRCH and "no such real server" with
+        # ENOENT; ENOENT on a service command means a missing scheduler module.
+        code = exc.code
+        if op.action == 'add' and code == errno.EEXIST:
+            self._op(op, 'set')         # someone added it: make it ours
+        elif op.action == 'set' and code == (errno.ESRCH if op.kind == 'service' else errno.ENOENT):
+            self._op(op, 'add')         # someone removed it: add it back
+        elif op.action == 'del' and (code == errno.ESRCH or (op.kind == 'dest' and code == errno.ENOENT)):
+            pass                        # already gone, alone or with its service
+        else:
+            raise exc
+
+    def apply_all(self, ops):
+        """Apply OPS in order, BATCH requests per sendmsg (the kernel handles them in
+        order and goes on after an error).  The refused ones then go, in order, through
+        the recovery apply() uses, which knows what each error means."""
+        for start in range(0, len(ops), self.BATCH):
+            chunk = ops[start:start + self.BATCH]
+            first = self._seq + 1
+            requests = []
+            for index, op in enumerate(chunk):
+                flags = NLM_F_REQUEST | (NLM_F_ACK if index == len(chunk) - 1 else 0)
+                requests.append(self._frame(*encode_op(op, self._service_keys), flags=flags))
+            errors = self._send_batch(requests)
+            for seq in sorted(errors):
+                op = chunk[seq - first]
+                try:
+                    self._recover(op, KernelError(errors[seq]))
+                except KernelError as exc:
+                    raise LVSError(_explain(op, exc))
+
+
+def _explain(op, exc):
+    code = getattr(exc, 'code', 0)
+    what = op.describe()
+    if op.kind == 'service' and op.action != 'del' and code == errno.ENOENT:
+        return ("%s: scheduler %s is not available in this kernel (load ip_vs_%s, or pick another)"
+                % (what, op.service['scheduler'], op.service['scheduler']))
+    if code == errno.ESRCH:
+        return "%s: the service does not exist (any more)" % what
+    return "%s: the kernel refused it: %s" % (what, exc)
+
+
+def wait_drained(session, svc, dest, timeout, interval=1.0, clock=time.monotonic, sleep=time.sleep):
+    """Poll until DEST of SVC has no active or inactive connections; return the last counts."""
+    deadline = clock() + timeout
+    while True:
+        current = session.dests(svc).get(dest_key(dest))
+        if current is None:
+            return {'active_connections': 0, 'inactive_connections': 0, 'drained': True}
+        counts = {'active_connections': current['active_connections'],
+                  'inactive_connections': current['inactive_connections']}
+        if not counts['active_connections'] and not counts['inactive_connections']:
+            counts['drained'] = True
+            return counts
+        if clock() >= deadline:
+            counts['drained'] = False
+            return counts
+        sleep(min(interval, max(0.0, deadline - clock())))
+
+
+def open_session(module):
+    """An IPVSSession for MODULE's run; fails the run when there is none to have."""
+    require_pyroute2(module)
+    try:
+        return IPVSSession()
+    except LVSError as exc:
+        module.fail_json(msg=str(exc))

@@ -1,0 +1,270 @@
+# -*- coding: utf-8 -*-
+# Copyright: lvs.cluster contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The IPVS messages on the wire (the kernel ABI, include/uapi/linux/ip_vs.h): bytes only.
+
+Service and real-server messages are packed and unpacked here with struct: a director
+with 10,000 real servers sends and reads that many messages per run, and pyroute2's
+generic nla classes spend ~100 us of Python on each (seconds on a slow host).  Every
+attribute is sent explicitly, so no library default reaches the kernel.  No sockets:
+ipvs_session sends and receives what this module packs.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import ipaddress
+import socket
+import struct
+
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_model import (
+    CONN_F_FWD_MASK, FAMILIES, FAMILY_BY_NUMBER, FORWARDING, FORWARDING_BY_CODE, PROTOCOLS, PROTOCOL_BY_NUMBER,
+    SCHED_FLAG_BITS, SVC_F_MANAGED, SVC_F_ONEPACKET, SVC_F_PERSISTENT, TUN_CSUM, TUN_CSUM_BY_CODE, TUN_TYPES,
+    TUN_TYPE_BY_CODE, default_netmask, service_key,
+)
+
+_NLMSG = struct.Struct('=IHHII')      # len, type, flags, seq, port
+_GENL = struct.Struct('=BBH')         # cmd, version, reserved
+_NLA = struct.Struct('=HH')           # len, type
+_U8 = struct.Struct('=B')
+_U16 = struct.Struct('=H')
+_BE16 = struct.Struct('!H')
+_U32 = struct.Struct('=I')
+_I32 = struct.Struct('=i')
+_U64 = struct.Struct('=Q')
+_FLAGS = struct.Struct('=II')         # struct ip_vs_flags {flags, mask}
+_NL_HEADERS = _NLMSG.size + _GENL.size
+NLA_F_NESTED = 0x8000
+NLA_TYPE_MASK = 0x3fff
+NLMSG_ERROR, NLMSG_DONE = 2, 3
+NETLINK_GENERIC = 16
+SOL_NETLINK = 270
+NETLINK_CAP_ACK = 10                  # errors without the request echoed back
+NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP = 1, 4, 0x300
+
+# generic netlink commands, include/uapi/linux/ip_vs.h
+CMD_NEW_SERVICE, CMD_SET_SERVICE, CMD_DEL_SERVICE, CMD_GET_SERVICE = 1, 2, 3, 4
+CMD_NEW_DEST, CMD_SET_DEST, CMD_DEL_DEST, CMD_GET_DEST = 5, 6, 7, 8
+CMD_SET_CONFIG, CMD_GET_CONFIG = 12, 13
+
+CMD_ATTR_SERVICE, CMD_ATTR_DEST = 1, 2
+(SVC_ATTR_AF, SVC_ATTR_PROTOCOL, SVC_ATTR_ADDR, SVC_ATTR_PORT, SVC_ATTR_FWMARK,
+ SVC_ATTR_SCHED_NAME, SVC_ATTR_FLAGS, SVC_ATTR_TIMEOUT, SVC_ATTR_NETMASK, SVC_ATTR_STATS,
+ SVC_ATTR_PE_NAME, SVC_ATTR_STATS64) = range(1, 13)
+(DEST_ATTR_ADDR, DEST_ATTR_PORT, DEST_ATTR_FWD_METHOD, DEST_ATTR_WEIGHT, DEST_ATTR_U_THRESH,
+ DEST_ATTR_L_THRESH, DEST_ATTR_ACTIVE_CONNS, DEST_ATTR_INACT_CONNS, DEST_ATTR_PERSIST_CONNS,
+ DEST_ATTR_STATS, DEST_ATTR_ADDR_FAMILY, DEST_ATTR_STATS64, DEST_ATTR_TUN_TYPE, DEST_ATTR_TUN_PORT,
+ DEST_ATTR_TUN_FLAGS) = range(1, 16)
+STATS_NAMES = ('connections', 'packets_in', 'packets_out', 'bytes_in', 'bytes_out',
+               'connections_per_second', 'packets_in_per_second', 'packets_out_per_second',
+               'bytes_in_per_second', 'bytes_out_per_second')   # IPVS_STATS_ATTR_CONNS.. = 1..
+
+
+def nla(kind, payload):
+    """One netlink attribute, padded to 4 bytes."""
+    size = _NLA.size + len(payload)
+    return _NLA.pack(size, kind) + payload + b'\0' * (-size % 4)
+
+
+def parse_nlas(buf, start=0, end=None):
+    """{attribute type: payload bytes} of the attributes in BUF[START:END]."""
+    attrs = {}
+    end = len(buf) if end is None else end
+    while start + 4 <= end:
+        size, kind = _NLA.unpack_from(buf, start)
+        if size < 4:
+            break
+        attrs[kind & NLA_TYPE_MASK] = buf[start + 4:start + size]
+        start += (size + 3) & ~3
+    return attrs
+
+
+def frame(family, seq, cmd, attrs, flags):
+    """One generic netlink request of FAMILY: netlink and genl (version 1) headers, ATTRS."""
+    return _NLMSG.pack(_NL_HEADERS + len(attrs), family, flags, seq, 0) + _GENL.pack(cmd, 1, 0) + attrs
+
+
+def split_messages(data):
+    """Yield (type, seq, payload) of each netlink message in DATA (what one recv got)."""
+    offset = 0
+    while offset + _NLMSG.size <= len(data):
+        size, kind, _flags, seq, _port = _NLMSG.unpack_from(data, offset)
+        if size < _NLMSG.size:
+            break
+        yield kind, seq, data[offset + _NLMSG.size:offset + size]
+        offset += (size + 3) & ~3
+
+
+def error_code(payload):
+    """The errno of an NLMSG_ERROR payload; 0 is an acknowledgement."""
+    return -_I32.unpack_from(payload)[0]
+
+
+def message_attrs(payload):
+    """{attribute type: payload bytes} of a generic netlink message's payload."""
+    return parse_nlas(payload, _GENL.size)
+
+
+def _address_bytes(family, text):
+    return socket.inet_pton(FAMILIES[family], text)
+
+
+def _address_text(family, raw):
+    # The same spelling normalize_address gives wanted addresses (ipaddress's; for IPv6
+    # it differs from inet_ntop's for e.g. IPv4-mapped addresses).
+    if family == 'ipv6':
+        return str(ipaddress.IPv6Address(bytes(raw[:16])))
+    return socket.inet_ntop(socket.AF_INET, raw[:4])
+
+
+def netmask_to_wire(svc):
+    if svc['family'] == 'ipv6':
+        return int(svc['persistence_netmask'])
+    return struct.unpack('=I', socket.inet_aton(svc['persistence_netmask']))[0]
+
+
+def netmask_from_wire(family, raw):
+    if family == 'ipv6':
+        return int(raw)
+    return socket.inet_ntoa(struct.pack('=I', raw))
+
+
+def _service_flags(svc):
+    flags = 0
+    if svc['persistence_timeout']:
+        flags |= SVC_F_PERSISTENT
+    if svc['one_packet']:
+        flags |= SVC_F_ONEPACKET
+    for name in svc['scheduler_flags']:
+        flags |= SCHED_FLAG_BITS[name][1]
+    return flags
+
+
+def encode_service_key(svc):
+    """The lookup key attributes, sent explicitly (fwmark services: family + mark only)."""
+    attrs = nla(SVC_ATTR_AF, _U16.pack(FAMILIES[svc['family']]))
+    if svc['protocol'] == 'fwmark':
+        return attrs + nla(SVC_ATTR_FWMARK, _U32.pack(svc['fwmark']))
+    return (attrs + nla(SVC_ATTR_PROTOCOL, _U16.pack(PROTOCOLS[svc['protocol']]))
+            + nla(SVC_ATTR_ADDR, _address_bytes(svc['family'], svc['address']))
+            + nla(SVC_ATTR_PORT, _BE16.pack(svc['port'])))
+
+
+def encode_service_settings(svc):
+    """Every setting the kernel needs for NEW/SET (it requires all four)."""
+    return (nla(SVC_ATTR_SCHED_NAME, svc['scheduler'].encode('ascii') + b'\0')
+            + nla(SVC_ATTR_FLAGS, _FLAGS.pack(_service_flags(svc), SVC_F_MANAGED))
+            + nla(SVC_ATTR_TIMEOUT, _U32.pack(svc['persistence_timeout']))
+            + nla(SVC_ATTR_NETMASK, _U32.pack(netmask_to_wire(svc))))
+
+
+def encode_dest(svc, dest, settings=True):
+    attrs = (nla(DEST_ATTR_ADDR_FAMILY, _U16.pack(FAMILIES[svc['family']]))
+             + nla(DEST_ATTR_ADDR, _address_bytes(svc['family'], dest['address']))
+             + nla(DEST_ATTR_PORT, _BE16.pack(dest['port'])))
+    if settings:
+        # The tunnel attributes always: the kernel resets the ones a SET leaves out (a
+        # kernel older than 5.2 ignores them).  A value read back that this layer has no
+        # name for is an int and goes back as it came.
+        tun_type, csum = dest['tun_type'], dest['tun_csum']
+        attrs += (nla(DEST_ATTR_FWD_METHOD, _U32.pack(FORWARDING[dest['forwarding']]))
+                  + nla(DEST_ATTR_WEIGHT, _U32.pack(dest['weight']))
+                  + nla(DEST_ATTR_U_THRESH, _U32.pack(dest['upper_threshold']))
+                  + nla(DEST_ATTR_L_THRESH, _U32.pack(dest['lower_threshold']))
+                  + nla(DEST_ATTR_TUN_TYPE, _U8.pack(TUN_TYPES.get(tun_type, tun_type)))
+                  + nla(DEST_ATTR_TUN_PORT, _BE16.pack(dest['tun_port']))
+                  + nla(DEST_ATTR_TUN_FLAGS, _U16.pack(TUN_CSUM.get(csum, csum))))
+    return attrs
+
+
+_OP_COMMANDS = {('add', 'service'): CMD_NEW_SERVICE, ('set', 'service'): CMD_SET_SERVICE,
+                ('del', 'service'): CMD_DEL_SERVICE, ('add', 'dest'): CMD_NEW_DEST,
+                ('set', 'dest'): CMD_SET_DEST, ('del', 'dest'): CMD_DEL_DEST}
+
+
+def encode_op(op, service_keys=None):
+    """(command, attributes) of one Op.  SERVICE_KEYS caches each service's key bytes:
+    a service with many real servers sends the same key with every one of them."""
+    cmd = _OP_COMMANDS[(op.action, op.kind)]
+    svc = op.service
+    if service_keys is None:
+        key = encode_service_key(svc)
+    else:
+        skey = service_key(svc)
+        key = service_keys.get(skey)
+        if key is None:
+            key = service_keys[skey] = encode_service_key(svc)
+    if op.kind == 'service':
+        body = key if op.action == 'del' else key + encode_service_settings(svc)
+        return cmd, nla(CMD_ATTR_SERVICE | NLA_F_NESTED, body)
+    return cmd, (nla(CMD_ATTR_SERVICE | NLA_F_NESTED, key)
+                 + nla(CMD_ATTR_DEST | NLA_F_NESTED, encode_dest(svc, op.dest, op.action != 'del')))
+
+
+def _decode_stats(raw):
+    stats = dict((name, 0) for name in STATS_NAMES)
+    for kind, value in parse_nlas(raw).items():
+        if 1 <= kind <= len(STATS_NAMES):
+            stats[STATS_NAMES[kind - 1]] = (_U64 if len(value) >= 8 else _U32).unpack_from(value)[0]
+    return stats
+
+
+def _u32(attrs, kind):
+    value = attrs.get(kind)
+    return _U32.unpack_from(value)[0] if value else 0
+
+
+def service_from_wire(raw, with_stats=True):
+    """A dumped IPVS_CMD_ATTR_SERVICE payload -> canonical service dict (+ stats)."""
+    attrs = parse_nlas(raw)
+    family = FAMILY_BY_NUMBER.get(_U16.unpack_from(attrs[SVC_ATTR_AF])[0], 'ipv4')
+    fwmark = _u32(attrs, SVC_ATTR_FWMARK)
+    flags = _FLAGS.unpack_from(attrs[SVC_ATTR_FLAGS])[0] if SVC_ATTR_FLAGS in attrs else 0
+    scheduler = attrs.get(SVC_ATTR_SCHED_NAME, b'').split(b'\0', 1)[0].decode('ascii', 'replace')
+    svc = {'family': family, 'scheduler': scheduler}
+    if fwmark:
+        svc.update(protocol='fwmark', fwmark=fwmark, address=None, port=None)
+    else:
+        number = _U16.unpack_from(attrs[SVC_ATTR_PROTOCOL])[0]
+        svc.update(protocol=PROTOCOL_BY_NUMBER.get(number, 'proto%s' % number),
+                   address=_address_text(family, attrs[SVC_ATTR_ADDR]),
+                   port=_BE16.unpack_from(attrs[SVC_ATTR_PORT])[0], fwmark=None)
+    persistent = bool(flags & SVC_F_PERSISTENT)
+    svc['persistence_timeout'] = _u32(attrs, SVC_ATTR_TIMEOUT) if persistent else 0
+    svc['persistence_netmask'] = (netmask_from_wire(family, _u32(attrs, SVC_ATTR_NETMASK))
+                                  if persistent and SVC_ATTR_NETMASK in attrs else default_netmask(family))
+    svc['one_packet'] = bool(flags & SVC_F_ONEPACKET)
+    svc['scheduler_flags'] = sorted(name for name, (sched, bit) in SCHED_FLAG_BITS.items()
+                                    if sched == scheduler and flags & bit)
+    if with_stats:
+        stats = attrs.get(SVC_ATTR_STATS64) or attrs.get(SVC_ATTR_STATS)
+        svc['stats'] = _decode_stats(stats) if stats else {}
+    svc['realservers'] = {}
+    return svc
+
+
+def dest_from_wire(raw, family, with_stats=True):
+    """A dumped IPVS_CMD_ATTR_DEST payload -> real-server dict (+ counters and stats)."""
+    attrs = parse_nlas(raw)
+    if DEST_ATTR_ADDR_FAMILY in attrs:
+        family = FAMILY_BY_NUMBER.get(_U16.unpack_from(attrs[DEST_ATTR_ADDR_FAMILY])[0], family)
+    fwd = _u32(attrs, DEST_ATTR_FWD_METHOD) & CONN_F_FWD_MASK
+    dest = {'address': _address_text(family, attrs[DEST_ATTR_ADDR]),
+            'port': _BE16.unpack_from(attrs[DEST_ATTR_PORT])[0] if DEST_ATTR_PORT in attrs else 0,
+            'forwarding': FORWARDING_BY_CODE.get(fwd, 'fwd%d' % fwd),
+            'weight': _u32(attrs, DEST_ATTR_WEIGHT),
+            'upper_threshold': _u32(attrs, DEST_ATTR_U_THRESH),
+            'lower_threshold': _u32(attrs, DEST_ATTR_L_THRESH),
+            'active_connections': _u32(attrs, DEST_ATTR_ACTIVE_CONNS),
+            'inactive_connections': _u32(attrs, DEST_ATTR_INACT_CONNS),
+            'persistent_connections': _u32(attrs, DEST_ATTR_PERSIST_CONNS)}
+    # Absent before Linux 5.2 (tun_type, tun_port) and 5.3 (tun_flags): ipip, 0, nocsum.
+    code = _U8.unpack_from(attrs[DEST_ATTR_TUN_TYPE])[0] if attrs.get(DEST_ATTR_TUN_TYPE) else 0
+    dest['tun_type'] = TUN_TYPE_BY_CODE.get(code, code)
+    dest['tun_port'] = _BE16.unpack_from(attrs[DEST_ATTR_TUN_PORT])[0] if attrs.get(DEST_ATTR_TUN_PORT) else 0
+    code = _U16.unpack_from(attrs[DEST_ATTR_TUN_FLAGS])[0] if attrs.get(DEST_ATTR_TUN_FLAGS) else 0
+    dest['tun_csum'] = TUN_CSUM_BY_CODE.get(code, code)
+    if with_stats:
+        stats = attrs.get(DEST_ATTR_STATS64) or attrs.get(DEST_ATTR_STATS)
+        dest['stats'] = _decode_stats(stats) if stats else {}
+    return dest
