@@ -79,3 +79,18 @@ def test_router_sysctls_loose_rp_filter_for_tun():
     text = render('router-sysctl.conf.j2', plan_of('tun')['router'])
     assert 'net.ipv4.ip_forward = 1' in text
     assert 'net.ipv4.conf.all.rp_filter = 2' in text
+
+
+@pytest.mark.parametrize('sync', [True, False])
+def test_ha_boot_script_stops_the_sync_daemons_only_when_sync_is_off(sync, tmp_path):
+    # keepalived 2.2.7 leaves the kernel's sync daemons running when a reload turns sync
+    # off; the converge script stops them then, and never while sync is on.
+    from test_cluster_ha import describe
+    from ansible_collections.lvs.cluster.plugins.module_utils.cluster import plan_cluster
+    services, hostvars, groups, conf = describe({'sync_daemon': sync}, {}, {}, {})
+    for host in ('lb1', 'lb2'):
+        text = render('lvs-cluster.sh.j2', plan_cluster(services, hostvars, groups, keepalived=conf)[host])
+        script = tmp_path / (host + '.sh')
+        script.write_text(text)
+        assert subprocess.run(['sh', '-n', str(script)], check=False).returncode == 0
+        assert ('act ipvsadm --stop-daemon "$state"' in text) is not sync

@@ -10,10 +10,13 @@ the drain end. `lvs_drain_state=present` puts the inventory weights back on both
 Oracles: ipvsadm on the directors, curl on the client.
 """
 import json
+import os
 import re
 import subprocess
 import tempfile
 import time
+
+import yaml
 
 import cluster_checks as c
 
@@ -171,4 +174,24 @@ def test_bring_back_puts_the_inventory_weights_back_on_both_directors():
     rc, out = c.playbook('drain.yml', extra_vars={'lvs_drain_host': 'rs1', 'lvs_drain_state': 'present'})
     assert rc == 0, out[-3000:]
     assert weights_are(3, 2)
+    c.assert_split_2_to_1(NAT_VIP)
+
+
+def test_turning_connection_sync_off_on_the_running_pair_stops_its_daemons():
+    """Last: it changes lvs_keepalived. A reload alone leaves the kernel's sync daemons
+    running (keepalived 2.2.7); site.yml stops them and a second run changes nothing."""
+    assert c.sh('lb1', 'ipvsadm -L --daemon').startswith('master sync daemon')
+    assert c.sh('lb2', 'ipvsadm -L --daemon').startswith('backup sync daemon')
+    with open(os.path.join(c.PROJECT, 'playbooks', 'inventories', 'ha', 'group_vars', 'all.yml')) as handle:
+        settings = dict(yaml.safe_load(handle)['lvs_keepalived'], sync_daemon=False)
+    rc, out = c.site(extra_vars={'lvs_keepalived': settings})
+    assert rc == 0, out[-3000:]
+    for name in DIRECTORS:
+        assert c.sh(name, 'ipvsadm -L --daemon').strip() == '', name
+        assert 'lvs_sync_daemon' not in c.sh(name, 'cat /etc/keepalived/keepalived.conf')
+    rc, out = c.site(extra_vars={'lvs_keepalived': settings})
+    assert rc == 0, out[-3000:]
+    recap = out[out.index('PLAY RECAP'):]
+    assert len(re.findall(r'changed=0 ', recap)) == 4, recap
+    assert [name for name in DIRECTORS if c.sh(name, 'ip -o addr show to %s' % DR_VIP).strip()] == ['lb1']
     c.assert_split_2_to_1(NAT_VIP)
