@@ -9,16 +9,16 @@ DOCUMENTATION = r'''
 ---
 module: cluster_plan
 short_description: Check the whole cluster description on the controller and derive each host's part
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Reads C(lvs_services), C(lvs_keepalived) and the groups C(lvs_directors), C(lvs_realservers) and
     C(lvs_routers) with each member's C(lvs_address), C(lvs_vip_interface), C(lvs_interface) and
     C(lvs_vrrp_priority), validates all of it and sets the fact
-    C(lvs_plan) on the host, which says what the director, real server and router roles apply there.
+    RV(ansible_facts.lvs_plan) on the host, which says what the director, real server and router roles apply there.
   - Runs on the controller only and touches no host. Every problem found is listed, each naming its variable
     path (for example C(lvs_services[1].realservers[0].port)) and the fix; the task then fails on every host,
     so a play with C(any_errors_fatal) stops before any host is changed.
-  - The roles run it themselves when C(lvs_plan) is not set; C(playbooks/site.yml) runs it first for all hosts.
+  - The roles run it themselves when RV(ansible_facts.lvs_plan) is not set; C(playbooks/site.yml) runs it first for all hosts.
 author:
   - lvs.cluster contributors (@lvs-cluster)
 options: {}
@@ -60,7 +60,7 @@ ansible_facts:
           returned: always
         director:
           description: VIPs, IPVS rules (ipvsadm-save text), kernel modules, NAT and fwmark needs; in
-            keepalived mode, C(keepalived) holds what keepalived.conf says (VRRP instance, virtual servers)
+            keepalived mode, RV(ansible_facts.lvs_plan.director.keepalived) holds what keepalived.conf says (VRRP instance, virtual servers)
             and the VIPs are keepalived's, so empty here.
           type: dict
           returned: on directors
@@ -75,7 +75,7 @@ ansible_facts:
                 interface: {description: The director's C(lvs_vip_interface)., type: str}
             rules:
               description: The declared IPVS table as C(ipvsadm-save -n) text (in keepalived mode keepalived
-                applies it, from C(keepalived.virtual_servers); the roles do not).
+                applies it, from RV(ansible_facts.lvs_plan.director.keepalived.virtual_servers); the roles do not).
               type: str
             kernel_modules:
               description: C(ip_vs) and the scheduler modules the services use.

@@ -9,7 +9,7 @@ DOCUMENTATION = r'''
 ---
 module: lvs_files
 short_description: Write the files a cluster host needs, all in one task
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Makes each listed file hold exactly the given content and mode, owned by root, the way
     M(ansible.builtin.copy) with O(ansible.builtin.copy#module:content) does, but for several files in one module
