@@ -290,7 +290,7 @@ def report(sizes, times, runs):
             print('bench: %-34s %-9s %s' % (label, size.name, spread(times[size.name][key])))
     print('bench: %-34s %-9s %s' % ('python3 + AnsibleModule + pyroute2', '-', spread(times['startup'])))
 
-    med = dict((size.name, dict((key, statistics.median(times[size.name][key])) for key, _ in labels))
+    med = dict((size.name, dict((key, statistics.median(times[size.name][key])) for key, _label in labels))
                for size in sizes)
     for size in sizes:
         print('bench: median ratios %-9s load / restore %s, re-run / load %s'
