@@ -19,7 +19,9 @@ import struct
 
 import pytest
 
-from ansible_collections.lvs.cluster.plugins.module_utils import ipvs as session_mod
+from ansible_collections.lvs.cluster.plugins.module_utils import ipvs_session as session_mod
+from ansible_collections.lvs.cluster.plugins.module_utils.base import LVSError, load_pyroute2
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_plan import Op
 
 # Netlink and include/uapi/linux/ip_vs.h values, written here by hand (not the module's).
 NLM_F_REQUEST, NLM_F_MULTI, NLM_F_ACK, NLM_F_DUMP, NLM_F_CAPPED = 0x1, 0x2, 0x4, 0x300, 0x100
@@ -223,10 +225,15 @@ class SocketModule(object):
 
 @pytest.fixture
 def kernel(monkeypatch):
-    if not session_mod._load_netlink():
+    pyroute2 = load_pyroute2()
+    if pyroute2 is None:
         pytest.skip('pyroute2 is not importable')
     fake = FakeKernel()
-    monkeypatch.setattr(session_mod, '_IPVSSocket', lambda: fake.genl)
+    # The session takes pyroute2's socket class from the classes it builds once per
+    # process (real message classes, only the socket swapped) and the raw socket from
+    # its module's ``socket``.
+    classes = session_mod._Pyroute2Classes.get(pyroute2)
+    monkeypatch.setattr(classes, 'socket', lambda: fake.genl)
     monkeypatch.setattr(session_mod, 'socket', SocketModule(fake))
     return fake
 
@@ -253,7 +260,7 @@ def dest(address, port=80, weight=1):
 def dest_ops(count, action='add', svc=None):
     """COUNT ops on distinct real servers 10.1.x.y."""
     svc = svc or service()
-    return [session_mod.Op(action, 'dest', svc, dest('10.1.%d.%d' % (i // 250, i % 250 + 1))) for i in range(count)]
+    return [Op(action, 'dest', svc, dest('10.1.%d.%d' % (i // 250, i % 250 + 1))) for i in range(count)]
 
 
 def address_of(request):
@@ -310,7 +317,7 @@ def test_a_refused_request_is_named_by_its_sequence_number(session, kernel, refu
     ops = dest_ops(600)
     target = ops[refused].dest['address']
     kernel.answer = refuse(errno.EINVAL, 'NEW_DEST', target)
-    with pytest.raises(session_mod.IPVSError) as caught:
+    with pytest.raises(LVSError) as caught:
         session.apply_all(ops)
     message = str(caught.value)
     assert message.startswith('add dest tcp 192.0.2.10:80 realserver %s:80: ' % target)
@@ -354,7 +361,7 @@ def settings_of(request):
 
 @pytest.mark.parametrize('via', ['apply', 'apply_all'])
 def test_eexist_on_add_dest_becomes_a_set_with_the_same_settings(session, kernel, via):
-    op = session_mod.Op('add', 'dest', service(), dest('10.0.0.5', weight=7))
+    op = Op('add', 'dest', service(), dest('10.0.0.5', weight=7))
     kernel.answer = refuse(errno.EEXIST, 'NEW_DEST', '10.0.0.5')
     getattr(session, via)(op if via == 'apply' else [op])
     first, second = kernel.requests
@@ -367,7 +374,7 @@ def test_eexist_on_add_dest_becomes_a_set_with_the_same_settings(session, kernel
 
 @pytest.mark.parametrize('via', ['apply', 'apply_all'])
 def test_eexist_on_add_service_becomes_a_set(session, kernel, via):
-    op = session_mod.Op('add', 'service', service(scheduler='rr'))
+    op = Op('add', 'service', service(scheduler='rr'))
     kernel.answer = lambda request: errno.EEXIST if request.cmd == CMD['NEW_SERVICE'] else 0
     getattr(session, via)(op if via == 'apply' else [op])
     assert [r.cmd for r in kernel.requests] == [CMD['NEW_SERVICE'], CMD['SET_SERVICE']]
@@ -377,7 +384,7 @@ def test_eexist_on_add_service_becomes_a_set(session, kernel, via):
 
 @pytest.mark.parametrize('via', ['apply', 'apply_all'])
 def test_enoent_on_set_dest_adds_it_back(session, kernel, via):
-    op = session_mod.Op('set', 'dest', service(), dest('10.0.0.6', weight=3))
+    op = Op('set', 'dest', service(), dest('10.0.0.6', weight=3))
     kernel.answer = refuse(errno.ENOENT, 'SET_DEST', '10.0.0.6')
     getattr(session, via)(op if via == 'apply' else [op])
     first, second = kernel.requests
@@ -387,22 +394,22 @@ def test_enoent_on_set_dest_adds_it_back(session, kernel, via):
 
 def test_esrch_on_set_service_adds_it_back(session, kernel):
     kernel.answer = lambda request: errno.ESRCH if request.cmd == CMD['SET_SERVICE'] else 0
-    session.apply_all([session_mod.Op('set', 'service', service())])
+    session.apply_all([Op('set', 'service', service())])
     assert [r.cmd for r in kernel.requests] == [CMD['SET_SERVICE'], CMD['NEW_SERVICE']]
 
 
 def test_enoent_on_a_service_is_a_missing_scheduler(session, kernel):
     kernel.answer = lambda request: errno.ENOENT if request.cmd == CMD['SET_SERVICE'] else 0
-    with pytest.raises(session_mod.IPVSError, match=r'^set service tcp 192\.0\.2\.10:80: scheduler lblcr is not '
+    with pytest.raises(LVSError, match=r'^set service tcp 192\.0\.2\.10:80: scheduler lblcr is not '
                                                     r'available in this kernel \(load ip_vs_lblcr'):
-        session.apply(session_mod.Op('set', 'service', service(scheduler='lblcr')))
+        session.apply(Op('set', 'service', service(scheduler='lblcr')))
     assert len(kernel.requests) == 1
 
 
 @pytest.mark.parametrize('kind, code', [('dest', errno.ENOENT), ('dest', errno.ESRCH), ('service', errno.ESRCH)])
 @pytest.mark.parametrize('via', ['apply', 'apply_all'])
 def test_delete_of_something_already_gone_is_done(session, kernel, via, kind, code):
-    op = session_mod.Op('del', kind, service(), dest('10.0.0.7') if kind == 'dest' else None)
+    op = Op('del', kind, service(), dest('10.0.0.7') if kind == 'dest' else None)
     kernel.answer = lambda request: code
     getattr(session, via)(op if via == 'apply' else [op])
     assert [r.cmd for r in kernel.requests] == [CMD['DEL_DEST' if kind == 'dest' else 'DEL_SERVICE']]
@@ -410,14 +417,14 @@ def test_delete_of_something_already_gone_is_done(session, kernel, via, kind, co
 
 def test_enoent_on_delete_service_is_not_taken_for_gone(session, kernel):
     kernel.answer = lambda request: errno.ENOENT
-    with pytest.raises(session_mod.IPVSError, match='^del service tcp 192.0.2.10:80: the kernel refused it'):
-        session.apply(session_mod.Op('del', 'service', service()))
+    with pytest.raises(LVSError, match='^del service tcp 192.0.2.10:80: the kernel refused it'):
+        session.apply(Op('del', 'service', service()))
 
 
 def test_a_failed_recovery_names_the_op_and_the_second_error(session, kernel):
     kernel.answer = lambda request: {CMD['NEW_DEST']: errno.EEXIST, CMD['SET_DEST']: errno.EINVAL}[request.cmd]
-    with pytest.raises(session_mod.IPVSError) as caught:
-        session.apply_all([session_mod.Op('add', 'dest', service(), dest('10.0.0.8'))])
+    with pytest.raises(LVSError) as caught:
+        session.apply_all([Op('add', 'dest', service(), dest('10.0.0.8'))])
     assert str(caught.value).startswith('add dest tcp 192.0.2.10:80 realserver 10.0.0.8:80: the kernel refused it')
     assert os.strerror(errno.EINVAL) in str(caught.value)
     assert [r.cmd for r in kernel.requests] == [CMD['NEW_DEST'], CMD['SET_DEST']]
@@ -457,7 +464,7 @@ def test_dests_of_a_service_are_asked_by_its_key(session, kernel):
 
 def test_a_refused_dump_of_services_is_an_error_naming_what_was_read(session, kernel):
     kernel.answer = lambda request: errno.EPERM
-    with pytest.raises(session_mod.IPVSError, match='^reading the IPVS services failed'):
+    with pytest.raises(LVSError, match='^reading the IPVS services failed'):
         session.services()
 
 

@@ -21,7 +21,8 @@ import struct
 import pytest
 from pyroute2.netlink.generic.ipvs import ipvsmsg
 
-from ansible_collections.lvs.cluster.plugins.module_utils import ipvs as wire
+from ansible_collections.lvs.cluster.plugins.module_utils import ipvs_wire as wire
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_plan import Op
 
 # --- include/uapi/linux/ip_vs.h, copied by hand (Linux 6.1) ---------------------------
 IPVS_CMD = dict(NEW_SERVICE=1, SET_SERVICE=2, DEL_SERVICE=3, GET_SERVICE=4,
@@ -254,7 +255,7 @@ def check_service_key(nested, raw, svc):
 @pytest.mark.parametrize('case', sorted(SERVICES))
 def test_service_message_read_by_pyroute2(case, action):
     svc = SERVICES[case]
-    cmd, attrs = wire.encode_op(wire.Op(action, 'service', svc))
+    cmd, attrs = wire.encode_op(Op(action, 'service', svc))
     assert cmd == IPVS_CMD['NEW_SERVICE' if action == 'add' else 'SET_SERVICE']
     msg = pyroute2_reads(cmd, attrs)
     assert names(msg) == ['IPVS_CMD_ATTR_SERVICE']
@@ -282,7 +283,7 @@ def test_service_message_read_by_pyroute2(case, action):
 @pytest.mark.parametrize('case', sorted(SERVICES))
 def test_service_delete_carries_the_key_alone(case):
     svc = SERVICES[case]
-    cmd, attrs = wire.encode_op(wire.Op('del', 'service', svc))
+    cmd, attrs = wire.encode_op(Op('del', 'service', svc))
     assert cmd == IPVS_CMD['DEL_SERVICE']
     nested = pyroute2_reads(cmd, attrs).get_attr('IPVS_CMD_ATTR_SERVICE')
     assert names(nested) == sorted('IPVS_SVC_ATTR_' + name for name in SERVICE_KEY_NAMES[svc['protocol']])
@@ -294,7 +295,7 @@ def test_service_delete_carries_the_key_alone(case):
 def test_dest_message_read_by_pyroute2(case, action):
     svc_name, real = DESTS[case]
     svc = SERVICES[svc_name]
-    cmd, attrs = wire.encode_op(wire.Op(action, 'dest', svc, real))
+    cmd, attrs = wire.encode_op(Op(action, 'dest', svc, real))
     assert cmd == IPVS_CMD[{'add': 'NEW_DEST', 'set': 'SET_DEST', 'del': 'DEL_DEST'}[action]]
     msg = pyroute2_reads(cmd, attrs)
     assert names(msg) == ['IPVS_CMD_ATTR_DEST', 'IPVS_CMD_ATTR_SERVICE']
@@ -452,7 +453,7 @@ def test_a_dumped_dest_goes_back_in_a_set_as_the_kernel_sent_it(case):
     svc = SERVICES[svc_name]
     dumped = dumped_dest(svc, real, kernel_addr=True)
     back = wire.dest_from_wire(dumped, svc['family'], with_stats=False)
-    _cmd, attrs = wire.encode_op(wire.Op('set', 'dest', svc, back))
+    _cmd, attrs = wire.encode_op(Op('set', 'dest', svc, back))
     sent = attrs_of(attrs_of(attrs)[IPVS_CMD_ATTR['DEST']])
     dumped = attrs_of(dumped)
     # The address is dumped as a whole union and sent as the family's size.
