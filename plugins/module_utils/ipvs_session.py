@@ -163,14 +163,21 @@ class IPVSSession(object):
                     out.append(attr)
 
     def _send_batch(self, requests):
-        """Send framed REQUESTS (the last one asks for an ack) in one sendmsg; return
-        {seq: errno} of the ones the kernel refused."""
+        """Send framed REQUESTS (the last framed ones, the last one asking for an ack) in
+        one sendmsg; return {seq: errno} of the ones the kernel refused."""
         self._wire.send(b''.join(requests))
         last = self._seq
+        first = last - len(requests) + 1
         errors = {}
         while True:
             for kind, seq, payload in self._replies():
                 if kind != NLMSG_ERROR:
+                    continue
+                # Only an answer to a request of this batch says anything about it.  One
+                # with another sequence number answers an earlier request whose outcome
+                # was settled (or did not matter) then: kept, it would be blamed on an
+                # operation of this batch (and an EEXIST would get a SET nobody planned).
+                if not first <= seq <= last:
                     continue
                 code = error_code(payload)
                 if code:
