@@ -1,4 +1,5 @@
 """IPVSSession over a fake netlink socket: framing, batches, errors by sequence number,
+refusals (what was applied, what was refused, what was not sent, and the modules' results),
 dumps, recovery, wait_drained.
 
 The fake speaks the netlink byte protocol as it is defined (nlmsghdr, NLMSG_ERROR with a
@@ -13,15 +14,18 @@ place that knows where the session module finds them.
 """
 import collections
 import errno
+import json
 import os
 import socket
 import struct
 
 import pytest
 
+from ansible.module_utils import basic
 from ansible_collections.lvs.cluster.plugins.module_utils import ipvs_session as session_mod
 from ansible_collections.lvs.cluster.plugins.module_utils.base import LVSError, load_pyroute2
 from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_plan import Op
+from ansible_collections.lvs.cluster.plugins.modules import ipvs_realserver, ipvs_service, ipvs_table
 
 # Netlink and include/uapi/linux/ip_vs.h values, written here by hand (not the module's).
 NLM_F_REQUEST, NLM_F_MULTI, NLM_F_ACK, NLM_F_DUMP, NLM_F_CAPPED = 0x1, 0x2, 0x4, 0x300, 0x100
@@ -434,6 +438,152 @@ def test_a_failed_recovery_names_the_op_and_the_second_error(session, kernel):
     assert str(caught.value).startswith('add dest tcp 192.0.2.10:80 realserver 10.0.0.8:80: the kernel refused it')
     assert os.strerror(errno.EINVAL) in str(caught.value)
     assert [r.cmd for r in kernel.requests] == [CMD['NEW_DEST'], CMD['SET_DEST']]
+
+
+# --- refusals nothing explains: what was applied, what was refused, what was not sent --------
+
+def refused_codes(refusal):
+    return [(op, exc.code) for op, exc in refusal.refused]
+
+
+@pytest.mark.parametrize('refused', [0, 100, 255, 256, 300, 599])
+def test_a_refusal_leaves_the_rest_of_its_batch_applied_and_stops_the_batches(session, kernel, refused):
+    ops = dest_ops(600)
+    kernel.answer = refuse(errno.EINVAL, 'NEW_DEST', ops[refused].dest['address'])
+    with pytest.raises(session_mod.RefusedOps) as caught:
+        session.apply_all(ops)
+    end = min(600, (refused // 256 + 1) * 256)      # the end of the refused op's batch
+    assert len(kernel.requests) == end
+    assert caught.value.applied == ops[:refused] + ops[refused + 1:end]
+    assert refused_codes(caught.value) == [(ops[refused], errno.EINVAL)]
+    assert caught.value.not_sent == ops[end:]
+    assert caught.value.refused_report() == [{'op': ops[refused].describe(),
+                                              'error': 'EINVAL: %s' % os.strerror(errno.EINVAL)}]
+
+
+def test_refusals_of_one_batch_are_all_resolved_before_it_stops(session, kernel):
+    ops = dest_ops(300)
+    exists, invalid, exists_then_invalid = (ops[i].dest['address'] for i in (2, 5, 7))
+
+    def answer(request):
+        address = address_of(request)
+        if request.cmd == CMD['NEW_DEST'] and address in (exists, exists_then_invalid):
+            return errno.EEXIST
+        if address == invalid or (request.cmd == CMD['SET_DEST'] and address == exists_then_invalid):
+            return errno.EINVAL
+        return 0
+    kernel.answer = answer
+    with pytest.raises(session_mod.RefusedOps) as caught:
+        session.apply_all(ops)
+    # The batch, then the SETs of the recovery (op 2's succeeds, op 7's is refused).
+    assert [(r.cmd, address_of(r)) for r in kernel.requests[256:]] == [
+        (CMD['SET_DEST'], exists), (CMD['SET_DEST'], exists_then_invalid)]
+    assert caught.value.applied == [op for i, op in enumerate(ops[:256]) if i not in (5, 7)]
+    assert refused_codes(caught.value) == [(ops[5], errno.EINVAL), (ops[7], errno.EINVAL)]
+    assert caught.value.not_sent == ops[256:]
+    assert str(caught.value) == (
+        'add dest tcp 192.0.2.10:80 realserver %s:80: the kernel refused it: EINVAL: %s; 1 more operations '
+        'refused in the same batch; 254 operations were applied (see operations); the 44 after that batch '
+        'were not sent' % (invalid, os.strerror(errno.EINVAL)))
+
+
+def test_a_refused_service_names_the_missing_scheduler_and_its_real_servers_the_missing_service(session, kernel):
+    svc = service(scheduler='twos')
+    ops = [Op('add', 'service', svc)] + dest_ops(2, svc=svc)
+    kernel.answer = lambda request: {CMD['NEW_SERVICE']: errno.ENOENT, CMD['NEW_DEST']: errno.ESRCH}[request.cmd]
+    with pytest.raises(session_mod.RefusedOps) as caught:
+        session.apply_all(ops)
+    assert caught.value.applied == [] and caught.value.not_sent == []
+    assert caught.value.refused_report() == [
+        {'op': 'add service tcp 192.0.2.10:80',
+         'error': 'ENOENT: scheduler twos is not available in this kernel (load ip_vs_twos, or pick another)'},
+        {'op': ops[1].describe(), 'error': 'ESRCH: the service does not exist (any more)'},
+        {'op': ops[2].describe(), 'error': 'ESRCH: the service does not exist (any more)'}]
+    assert str(caught.value) == ('add service tcp 192.0.2.10:80: scheduler twos is not available in this kernel '
+                                 '(load ip_vs_twos, or pick another); 2 more operations refused in the same batch')
+
+
+# --- the modules' result on a refusal (in-process, over the same fake socket) ----------------
+
+def run_module(capsys, monkeypatch, module, args):
+    """MODULE.main() with ARGS; its session is a real IPVSSession over the fake kernel."""
+    monkeypatch.setattr(module, 'open_session', lambda ansible_module: session_mod.IPVSSession())
+    monkeypatch.setattr(basic, '_ANSIBLE_ARGS', json.dumps({'ANSIBLE_MODULE_ARGS': args}).encode('utf-8'))
+    monkeypatch.setattr(basic, '_ANSIBLE_PROFILE', 'legacy', raising=False)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as info:
+        module.main()
+    return info.value.code, json.loads(capsys.readouterr().out)
+
+
+def live_table(services, dests=()):
+    """An ANSWER with SERVICES (payloads) live, each with DESTS; changes accepted."""
+    def answer(request):
+        if request.cmd == CMD['GET_SERVICE']:
+            return list(services)
+        if request.cmd == CMD['GET_DEST']:
+            return list(dests)
+        return 0
+    return answer
+
+
+@pytest.mark.parametrize('refused', [0, 1, 254])
+def test_ipvs_table_reports_what_the_kernel_applied_and_what_it_refused(capsys, monkeypatch, kernel, refused):
+    # One new service with 300 real servers: 301 operations, the first batch the service
+    # and 255 real servers.  Real server REFUSED is refused.
+    servers = [{'address': '10.1.%d.%d' % (i // 250, i % 250 + 1)} for i in range(300)]
+    target = servers[refused]['address']
+    plain = live_table([])
+    kernel.answer = lambda request: (errno.EINVAL if request.cmd == CMD['NEW_DEST'] and address_of(request) == target
+                                     else plain(request))
+    code, result = run_module(capsys, monkeypatch, ipvs_table,
+                              {'services': [{'address': '192.0.2.10', 'port': 80, 'realservers': servers}]})
+    assert code == 1 and result['failed'] and result['changed'] is True
+    applied = ['add service tcp 192.0.2.10:80'] + [
+        'add dest tcp 192.0.2.10:80 realserver %s:80' % server['address'] for server in servers[:255]
+        if server['address'] != target]
+    assert result['operations'] == applied
+    assert result['summary'] == dict(services_added=1, services_changed=0, services_removed=0,
+                                     realservers_added=254, realservers_changed=0, realservers_removed=0)
+    assert result['refused'] == [{'op': 'add dest tcp 192.0.2.10:80 realserver %s:80' % target,
+                                  'error': 'EINVAL: %s' % os.strerror(errno.EINVAL)}]
+    # The dump of the live table, then one batch: nothing after it.
+    assert [len(batch) for batch in kernel.sends] == [1, 256]
+    assert result['msg'].startswith('add dest tcp 192.0.2.10:80 realserver %s:80: the kernel refused it' % target)
+
+
+def test_ipvs_table_with_nothing_applied_is_failed_and_unchanged(capsys, monkeypatch, kernel):
+    kernel.answer = lambda request: [] if request.cmd == CMD['GET_SERVICE'] else errno.ENOENT
+    code, result = run_module(capsys, monkeypatch, ipvs_table, {'rules': '-A -t 192.0.2.20:80 -s twos\n'})
+    assert code == 1 and result['failed'] and result['changed'] is False
+    assert result['operations'] == [] and not any(result['summary'].values())
+    assert [entry['op'] for entry in result['refused']] == ['add service tcp 192.0.2.20:80']
+
+
+def test_ipvs_service_reports_the_service_as_the_kernel_left_it(capsys, monkeypatch, kernel):
+    plain = live_table([service_payload('192.0.2.10', scheduler=b'wlc')])
+    kernel.answer = lambda request: errno.ENOENT if request.cmd == CMD['SET_SERVICE'] else plain(request)
+    code, result = run_module(capsys, monkeypatch, ipvs_service,
+                              {'address': '192.0.2.10', 'port': 80, 'scheduler': 'twos',
+                               'realservers': [{'address': '10.0.0.1'}], '_ansible_diff': True})
+    assert code == 1 and result['failed'] and result['changed'] is True
+    assert result['operations'] == ['add dest tcp 192.0.2.10:80 realserver 10.0.0.1:80']
+    assert result['refused'] == [{'op': 'set service tcp 192.0.2.10:80', 'error': 'ENOENT: scheduler twos is not '
+                                  'available in this kernel (load ip_vs_twos, or pick another)'}]
+    assert result['service']['scheduler'] == 'wlc'
+    assert [d['address'] for d in result['service']['realservers']] == ['10.0.0.1']
+    assert result['diff']['after'] == '-A -t 192.0.2.10:80 -s wlc\n-a -t 192.0.2.10:80 -r 10.0.0.1:80 -g -w 1\n'
+
+
+def test_ipvs_realserver_reports_the_refused_op_and_no_change(capsys, monkeypatch, kernel):
+    plain = live_table([service_payload('192.0.2.10')])
+    kernel.answer = lambda request: errno.EINVAL if request.cmd == CMD['NEW_DEST'] else plain(request)
+    code, result = run_module(capsys, monkeypatch, ipvs_realserver,
+                              {'service_address': '192.0.2.10', 'service_port': 80, 'address': '10.0.0.255'})
+    assert code == 1 and result['failed'] and result['changed'] is False
+    assert result['operations'] == []
+    assert result['refused'] == [{'op': 'add dest tcp 192.0.2.10:80 realserver 10.0.0.255:80',
+                                  'error': 'EINVAL: %s' % os.strerror(errno.EINVAL)}]
 
 
 # --- dumps ---------------------------------------------------------------------------------
