@@ -191,8 +191,8 @@ class IPVSSession(object):
                     out.append(attr)
 
     def _send_batch(self, requests):
-        """Send framed REQUESTS (the last framed ones, the last one asking for an ack) in
-        one sendmsg; return {seq: errno} of the ones the kernel refused."""
+        """Send REQUESTS, the ones framed last (the last one asks for an ack), in one
+        sendmsg; return {seq: errno} of the ones the kernel refused."""
         self._wire.send(b''.join(requests))
         last = self._seq
         first = last - len(requests) + 1
