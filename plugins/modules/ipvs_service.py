@@ -316,7 +316,7 @@ operations:
 refused:
   description:
     - The operations the kernel refused, in order, when the task failed because of them. The
-      kernel applies or refuses each operation on its own: the others sent with them were
+      kernel applies or refuses each operation on its own; the others sent with them were
       applied (they are in RV(operations), RV(service) shows the result); the ones after
       their batch of 256 were not sent.
   returned: when the kernel refused an operation

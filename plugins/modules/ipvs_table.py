@@ -23,7 +23,7 @@ description:
   - The kernel applies or refuses each change on its own, so a refusal (a scheduler
     module missing from the kernel, for example) does not undo or stop the other changes
     sent with it, up to 256 per batch. The task then fails, reports in RV(operations) and
-    RV(changed) exactly what was applied, in RV(refused) what was refused and why, and
+    C(changed) exactly what was applied, in RV(refused) what was refused and why, and
     sends no further batch.
 author:
   - lvs.cluster contributors (@lvs-cluster)

@@ -411,7 +411,7 @@ def test_esrch_on_set_service_adds_it_back(session, kernel):
 def test_enoent_on_a_service_is_a_missing_scheduler(session, kernel):
     kernel.answer = lambda request: errno.ENOENT if request.cmd == CMD['SET_SERVICE'] else 0
     with pytest.raises(LVSError, match=r'^set service tcp 192\.0\.2\.10:80: scheduler lblcr is not '
-                                                    r'available in this kernel \(load ip_vs_lblcr'):
+                                       r'available in this kernel \(load ip_vs_lblcr'):
         session.apply(Op('set', 'service', service(scheduler='lblcr')))
     assert len(kernel.requests) == 1
 
@@ -731,4 +731,3 @@ def test_a_service_gone_is_drained(session, kernel):
     kernel.answer = lambda request: errno.ESRCH
     result, sleeps = drain(session, timeout=60)
     assert result['drained'] is True and sleeps == []
-

@@ -117,7 +117,7 @@ def service(protocol='tcp', family='ipv4', address='192.0.2.100', port=80, fwmar
     return dict(protocol=protocol, family=family, address=address, port=port, fwmark=fwmark,
                 scheduler=scheduler, scheduler_flags=sorted(scheduler_flags), persistence_timeout=timeout,
                 persistence_netmask=netmask if netmask is not None else (128 if family == 'ipv6'
-                                                                          else '255.255.255.255'),
+                                                                         else '255.255.255.255'),
                 one_packet=one_packet, realservers={})
 
 
@@ -405,8 +405,8 @@ def dumped_dest(svc, real, active=0, inactive=0, persistent=0, stats64=True, tun
     with KERNEL_ADDR)."""
     attrs = [] if kernel_addr else [('IPVS_DEST_ATTR_ADDR', real['address'])]
     attrs += [('IPVS_DEST_ATTR_PORT', real['port']),
-             ('IPVS_DEST_ATTR_FWD_METHOD', IP_VS_CONN_F[real['forwarding']]),
-             ('IPVS_DEST_ATTR_WEIGHT', real['weight'])]
+              ('IPVS_DEST_ATTR_FWD_METHOD', IP_VS_CONN_F[real['forwarding']]),
+              ('IPVS_DEST_ATTR_WEIGHT', real['weight'])]
     if tunnel:
         attrs += [('IPVS_DEST_ATTR_TUN_TYPE', IP_VS_CONN_F_TUNNEL_TYPE[real['tun_type']]),
                   ('IPVS_DEST_ATTR_TUN_FLAGS', IP_VS_TUNNEL_ENCAP_FLAG[real['tun_csum']])]
