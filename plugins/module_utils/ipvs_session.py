@@ -47,8 +47,36 @@ class KernelError(Exception):
     """The kernel answered a request with an error (CODE is the errno)."""
 
     def __init__(self, code):
-        Exception.__init__(self, '(%d, %r)' % (code, os.strerror(code)))
+        Exception.__init__(self, '%s: %s' % (errno.errorcode.get(code, 'errno %d' % code), os.strerror(code)))
         self.code = code
+
+
+class RefusedOps(LVSError):
+    """The kernel refused operations of a batch and no concurrent change explains it.
+
+    The kernel applies or refuses each request of a batch on its own, so the batch is
+    neither all nor nothing: APPLIED are the operations carried out (every earlier batch
+    and the rest of this one, in plan order), REFUSED [(Op, KernelError)] the ones
+    refused, NOT_SENT the ones after this batch, which the session did not send.
+    """
+
+    def __init__(self, applied, refused, not_sent):
+        op, exc = refused[0]
+        msg = _explain(op, exc)
+        if len(refused) > 1:
+            msg += '; %d more operations refused in the same batch' % (len(refused) - 1)
+        if applied:
+            msg += '; %d operations were applied (see operations)' % len(applied)
+        if not_sent:
+            msg += '; the %d after that batch were not sent' % len(not_sent)
+        LVSError.__init__(self, msg)
+        self.applied = applied
+        self.refused = refused
+        self.not_sent = not_sent
+
+    def refused_report(self):
+        """[{op, error}] of the refused operations, the error as errno name: reason."""
+        return [dict(op=op.describe(), error=_error_text(op, exc)) for op, exc in self.refused]
 
 
 class _Pyroute2Classes(object):
@@ -163,14 +191,21 @@ class IPVSSession(object):
                     out.append(attr)
 
     def _send_batch(self, requests):
-        """Send framed REQUESTS (the last one asks for an ack) in one sendmsg; return
-        {seq: errno} of the ones the kernel refused."""
+        """Send REQUESTS, the ones framed last (the last one asks for an ack), in one
+        sendmsg; return {seq: errno} of the ones the kernel refused."""
         self._wire.send(b''.join(requests))
         last = self._seq
+        first = last - len(requests) + 1
         errors = {}
         while True:
             for kind, seq, payload in self._replies():
                 if kind != NLMSG_ERROR:
+                    continue
+                # Only an answer to a request of this batch says anything about it.  One
+                # with another sequence number answers an earlier request whose outcome
+                # was settled (or did not matter) then: kept, it would be blamed on an
+                # operation of this batch (and an EEXIST would get a SET nobody planned).
+                if not first <= seq <= last:
                     continue
                 code = error_code(payload)
                 if code:
@@ -287,7 +322,11 @@ class IPVSSession(object):
     def apply_all(self, ops):
         """Apply OPS in order, BATCH requests per sendmsg (the kernel handles them in
         order and goes on after an error).  The refused ones then go, in order, through
-        the recovery apply() uses, which knows what each error means."""
+        the recovery apply() uses, which knows what each error means.
+
+        RefusedOps when some stay refused: the rest of their batch is applied all the
+        same, so it says what was; later batches are not sent (they may depend on what
+        was refused, and the table should stop changing once something went wrong)."""
         for start in range(0, len(ops), self.BATCH):
             chunk = ops[start:start + self.BATCH]
             first = self._seq + 1
@@ -296,23 +335,40 @@ class IPVSSession(object):
                 flags = NLM_F_REQUEST | (NLM_F_ACK if index == len(chunk) - 1 else 0)
                 requests.append(self._frame(*encode_op(op, self._service_keys), flags=flags))
             errors = self._send_batch(requests)
+            refused = {}
             for seq in sorted(errors):
-                op = chunk[seq - first]
                 try:
-                    self._recover(op, KernelError(errors[seq]))
+                    self._recover(chunk[seq - first], KernelError(errors[seq]))
                 except KernelError as exc:
-                    raise LVSError(_explain(op, exc))
+                    refused[seq - first] = exc
+            if refused:
+                raise RefusedOps(ops[:start] + [op for index, op in enumerate(chunk) if index not in refused],
+                                 [(chunk[index], refused[index]) for index in sorted(refused)],
+                                 ops[start + len(chunk):])
+
+
+def _reason(op, exc):
+    """What the kernel's refusal EXC of OP means, when the errno alone does not say it."""
+    code = exc.code
+    if op.kind == 'service' and op.action != 'del' and code == errno.ENOENT:
+        return ("scheduler %s is not available in this kernel (load ip_vs_%s, or pick another)"
+                % (op.service['scheduler'], op.service['scheduler']))
+    if code == errno.ESRCH:
+        return "the service does not exist (any more)"
+    return None
 
 
 def _explain(op, exc):
-    code = getattr(exc, 'code', 0)
-    what = op.describe()
-    if op.kind == 'service' and op.action != 'del' and code == errno.ENOENT:
-        return ("%s: scheduler %s is not available in this kernel (load ip_vs_%s, or pick another)"
-                % (what, op.service['scheduler'], op.service['scheduler']))
-    if code == errno.ESRCH:
-        return "%s: the service does not exist (any more)" % what
-    return "%s: the kernel refused it: %s" % (what, exc)
+    reason = _reason(op, exc)
+    if reason is None:
+        return "%s: the kernel refused it: %s" % (op.describe(), exc)
+    return "%s: %s" % (op.describe(), reason)
+
+
+def _error_text(op, exc):
+    reason = _reason(op, exc)
+    name = errno.errorcode.get(exc.code, 'errno %d' % exc.code)
+    return '%s: %s' % (name, reason) if reason is not None else str(exc)
 
 
 def wait_drained(session, svc, dest, timeout, interval=1.0, clock=time.monotonic, sleep=time.sleep):

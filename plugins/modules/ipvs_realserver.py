@@ -219,11 +219,24 @@ realserver:
   sample: {address: 10.0.0.11, port: 8080, forwarding: nat, weight: 2, upper_threshold: 0, lower_threshold: 0,
            tun_type: null, tun_port: null, tun_csum: null}
 operations:
-  description: The kernel operations done (or that would be done in check mode).
+  description: The kernel operations done (or that would be done in check mode); none when the kernel refused it.
   returned: always
   type: list
   elements: str
   sample: ["set dest tcp 192.0.2.10:80 realserver 10.0.0.11:8080"]
+refused:
+  description: The operation the kernel refused, when the task failed because of it.
+  returned: when the kernel refused the operation
+  type: list
+  elements: dict
+  contains:
+    op:
+      description: The operation, written as in RV(operations).
+      type: str
+    error:
+      description: The kernel's error, as errno name and what it means.
+      type: str
+  sample: [{op: "add dest tcp 192.0.2.10:80 realserver 10.0.0.255:80", error: "EINVAL: Invalid argument"}]
 connections:
   description: With O(state=drained), the active and inactive connections seen last, and whether they reached 0.
   returned: when state is drained, drain_timeout is above 0 and not in check mode
@@ -250,7 +263,7 @@ from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_model import (
 )
 from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_plan import plan_dest
 from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_rules import render_service_lines
-from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_session import open_session, wait_drained
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_session import RefusedOps, open_session, wait_drained
 
 _DEST_OPTIONS = ('address', 'port', 'forwarding', 'weight', 'upper_threshold', 'lower_threshold') + TUN_FIELDS
 # Until the live real server is read, tunnel options are checked against the most
@@ -357,6 +370,9 @@ def main():
                                  "after drain_timeout=%ds (its weight is 0 now)"
                                  % (after['address'], after['port'], counts['active_connections'],
                                     counts['inactive_connections'], params['drain_timeout']), **result)
+    except RefusedOps as exc:
+        result.update(changed=bool(exc.applied), operations=[op.describe() for op in exc.applied])
+        module.fail_json(msg=str(exc), refused=exc.refused_report(), **result)
     except LVSError as exc:
         module.fail_json(msg=str(exc), **result)
     finally:

@@ -306,11 +306,31 @@ service:
       - {address: 10.0.0.11, port: 80, forwarding: dr, weight: 2, upper_threshold: 0, lower_threshold: 0,
          tun_type: null, tun_port: null, tun_csum: null}
 operations:
-  description: The kernel operations done (or, in check mode, that would be done), in order.
+  description:
+    - The kernel operations done (or, in check mode, that would be done), in order.
+    - When the kernel refused some (see RV(refused)), exactly the ones it applied.
   returned: always
   type: list
   elements: str
   sample: ["add service tcp 192.0.2.10:80", "add dest tcp 192.0.2.10:80 realserver 10.0.0.11:80"]
+refused:
+  description:
+    - The operations the kernel refused, in order, when the task failed because of them. The
+      kernel applies or refuses each operation on its own; the others sent with them were
+      applied (they are in RV(operations), RV(service) shows the result); the ones after
+      their batch of 256 were not sent.
+  returned: when the kernel refused an operation
+  type: list
+  elements: dict
+  contains:
+    op:
+      description: The operation, written as in RV(operations).
+      type: str
+    error:
+      description: The kernel's error, as errno name and what it means.
+      type: str
+  sample: [{op: "set service tcp 192.0.2.10:80", error: "ENOENT: scheduler twos is not available in this kernel
+           (load ip_vs_twos, or pick another)"}]
 '''
 
 from ansible.module_utils.basic import AnsibleModule
@@ -326,7 +346,7 @@ from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_plan import (
     apply_ops_to_table, build_wanted_service, order_ops, plan_service,
 )
 from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_rules import render_service_lines
-from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_session import open_session
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_session import RefusedOps, open_session
 
 
 def _text(svc):
@@ -357,6 +377,7 @@ def main():
 
     key = service_key(wanted)
     session = open_session(module)
+    refusal = None
     try:
         live = session.table(keys=set([key])).get(key)
         if params['state'] == 'absent':
@@ -367,6 +388,10 @@ def main():
         ops = order_ops(ops)
         if ops and not module.check_mode:
             session.apply_all(ops)
+    except RefusedOps as exc:
+        # The rest of the batch went through: report it as done, then fail.
+        refusal = exc
+        ops = exc.applied
     except LVSError as exc:
         module.fail_json(msg=str(exc))
     finally:
@@ -379,6 +404,8 @@ def main():
     if module._diff:
         result['diff'] = dict(before=_text(live), after=_text(after),
                               before_header='ipvsadm-save -n (before)', after_header='ipvsadm-save -n (after)')
+    if refusal is not None:
+        module.fail_json(msg=str(refusal), refused=refusal.refused_report(), **result)
     module.exit_json(**result)
 
 

@@ -20,6 +20,11 @@ description:
   - One netlink session for the whole table. Missing entries are added, changed ones are
     edited in place (netlink SET, never delete + add), stale ones removed last.
   - Everything is validated before the kernel is touched; bad input changes nothing.
+  - The kernel applies or refuses each change on its own, so a refusal (a scheduler
+    module missing from the kernel, for example) does not undo or stop the other changes
+    sent with it, up to 256 per batch. The task then fails, reports in RV(operations) and
+    C(changed) exactly what was applied, in RV(refused) what was refused and why, and
+    sends no further batch.
 author:
   - lvs.cluster contributors (@lvs-cluster)
 extends_documentation_fragment:
@@ -179,13 +184,32 @@ EXAMPLES = r'''
 
 RETURN = r'''
 operations:
-  description: The kernel operations done (or that would be done in check mode), in order.
+  description:
+    - The kernel operations done (or that would be done in check mode), in order.
+    - When the kernel refused some (see RV(refused)), exactly the ones it applied.
   returned: always
   type: list
   elements: str
   sample: ["add service tcp 192.0.2.10:80", "add dest tcp 192.0.2.10:80 realserver 10.0.0.11:80"]
+refused:
+  description:
+    - The operations the kernel refused, in order, when the task failed because of them. The
+      other operations of their batch were applied (they are in RV(operations)); the ones
+      after it were not sent.
+  returned: when the kernel refused an operation
+  type: list
+  elements: dict
+  contains:
+    op:
+      description: The operation, written as in RV(operations).
+      type: str
+    error:
+      description: The kernel's error, as errno name and what it means.
+      type: str
+  sample: [{op: "add service tcp 192.0.2.20:80", error: "ENOENT: scheduler twos is not available in this kernel
+           (load ip_vs_twos, or pick another)"}]
 summary:
-  description: Number of operations per kind.
+  description: Number of operations per kind (the ones applied, when the kernel refused some).
   returned: always
   type: dict
   contains:
@@ -210,7 +234,7 @@ from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_plan import (
     apply_ops_to_table, build_wanted_table, plan_table,
 )
 from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_rules import render_save, wanted_from_rules
-from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_session import open_session
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_session import RefusedOps, open_session
 
 _SUMMARY_NAMES = {('add', 'service'): 'services_added', ('set', 'service'): 'services_changed',
                   ('del', 'service'): 'services_removed', ('add', 'dest'): 'realservers_added',
@@ -242,6 +266,7 @@ def main():
         module.fail_json(msg=str(exc))
 
     session = open_session(module)
+    refusal = None
     try:
         # Real servers are only needed for declared services, unless the diff shows it all.
         keys = None if module._diff else set(service_key(svc) for svc in wanted)
@@ -249,6 +274,10 @@ def main():
         ops = plan_table(live, wanted, purge=params['purge'])
         if ops and not module.check_mode:
             session.apply_all(ops)
+    except RefusedOps as exc:
+        # The rest of the batch went through: report it as done, then fail.
+        refusal = exc
+        ops = exc.applied
     except LVSError as exc:
         module.fail_json(msg=str(exc))
     finally:
@@ -262,6 +291,8 @@ def main():
         result['diff'] = dict(before=render_save(live.values()),
                               after=render_save(apply_ops_to_table(live, ops).values()),
                               before_header='ipvsadm-save -n (before)', after_header='ipvsadm-save -n (after)')
+    if refusal is not None:
+        module.fail_json(msg=str(refusal), refused=refusal.refused_report(), **result)
     module.exit_json(**result)
 
 
