@@ -308,6 +308,10 @@ def _explain(op, exc):
     code = getattr(exc, 'code', 0)
     what = op.describe()
     if op.kind == 'service' and op.action != 'del' and code == errno.ENOENT:
+        if op.service.get('pe'):    # the kernel says ENOENT for either module
+            return ("%s: scheduler %s or persistence engine %s is not available in this kernel "
+                    "(load ip_vs_%s and ip_vs_pe_%s)" % (what, op.service['scheduler'], op.service['pe'],
+                                                         op.service['scheduler'], op.service['pe']))
         return ("%s: scheduler %s is not available in this kernel (load ip_vs_%s, or pick another)"
                 % (what, op.service['scheduler'], op.service['scheduler']))
     if code == errno.ESRCH:
