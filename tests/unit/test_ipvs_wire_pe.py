@@ -102,3 +102,11 @@ def test_pe_validation(kw, needle):
 
 def test_fwmark_service_may_use_sip():
     assert sip_service(protocol='fwmark', address=None, port=None, fwmark=5)['pe'] == 'sip'
+
+
+def test_missing_engine_module_is_named():
+    import errno
+    from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_plan import Op
+    from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_session import KernelError, _explain
+    message = _explain(Op('add', 'service', sip_service()), KernelError(errno.ENOENT))
+    assert 'ip_vs_pe_sip' in message and 'ip_vs_rr' in message
