@@ -213,7 +213,7 @@ save:
       thresholds are added as C(-x)/C(-y).
     - Options in ipvsadm's order, for example C(-A -u 192.0.2.10:5060 -s rr -p 60 -M 255.255.255.0 --pe sip -o)
       and C(-a -t 192.0.2.10:80 -r 198.51.100.21:80 -i -w 1 --tun-type gue --tun-port 6080 --tun-nocsum).
-    - Services and real servers in ipvsadm's order (not the kernel's): by firewall mark, family,
+    - Services and real servers in ipvsadm's order (not the kernel's), by firewall mark, family,
       protocol, address and port, compared as ipvsadm does, which puts addresses more than half
       the address space apart the other way round (V(192.168.0.1) before V(10.0.0.1)).
   returned: always

@@ -109,7 +109,7 @@ options:
       - Persistence engine (ipvsadm C(--pe)). V(sip) keeps the messages of one SIP call
         (the same Call-ID) on one real server instead of grouping by client address; V(none)
         removes the engine.
-      - Needs O(persistence_timeout), and O(protocol=udp) or O(protocol=fwmark): the engine
+      - Needs O(persistence_timeout), and O(protocol=udp) or O(protocol=fwmark); the engine
         reads the Call-ID from UDP datagrams only.
       - Left out, the service keeps the engine it has (none for a new one).
       - The kernel module C(ip_vs_pe_sip) must be available (the kernel loads it on demand

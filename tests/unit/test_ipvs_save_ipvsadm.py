@@ -116,7 +116,7 @@ def test_services_order_fwmark_family_protocol_address_port():
              service(protocol='fwmark', fwmark=1), service(protocol='udp', address='192.0.2.1'),
              service(address='2001:db8::1', family='ipv6'), service(port=443), service(address='192.0.2.9'),
              service(port=25), service()]
-    lines = [line for line in render_save(table).splitlines()]
+    lines = render_save(table).splitlines()
     assert lines == ['-A -t 192.0.2.9:80 -s wlc', '-A -t 192.0.2.10:25 -s wlc', '-A -t 192.0.2.10:80 -s wlc',
                      '-A -t 192.0.2.10:443 -s wlc', '-A -u 192.0.2.1:80 -s wlc', '-A -t [2001:db8::1]:80 -s wlc',
                      '-A -f 1 -s wlc', '-A -f 1 -6 -s wlc', '-A -f 2 -s wlc']
