@@ -7,7 +7,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_model import (
-    FORWARDING_NAMES, SCHED_FLAG_BITS, SCHEDULERS,
+    FORWARDING_NAMES, PERSISTENCE_ENGINES, SCHED_FLAG_BITS, SCHEDULERS,
 )
 
 SERVICE_KEY_ARGS = dict(
@@ -25,6 +25,8 @@ SERVICE_SETTING_ARGS = dict(
     persistence_timeout=dict(type='int', default=0),
     persistence_netmask=dict(type='str'),
     one_packet=dict(type='bool', default=False),
+    # No default: left out, ipvs_service keeps the live engine (ipvs_table: none).
+    pe=dict(type='str', choices=list(PERSISTENCE_ENGINES) + ['none']),
 )
 
 REALSERVER_ARGS = dict(

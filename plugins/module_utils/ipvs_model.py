@@ -39,6 +39,10 @@ SCHED_FLAG_BITS = {
     'mh-port': ('mh', SVC_F_SCHED2),
 }
 
+# Persistence engines (ipvsadm --pe, IPVS_SVC_ATTR_PE_NAME); the kernel module of NAME is
+# ip_vs_pe_NAME.  sip (Linux >= 2.6.37) is the only one the kernel has.
+PERSISTENCE_ENGINES = ('sip',)
+
 # The forwarding methods, written once: name, IP_VS_CONN_F_* code, ipvsadm's switches.
 FORWARDING_METHODS = (
     ('nat', 0, '-m', '--masquerading'),
@@ -251,7 +255,33 @@ def normalize_service(params, field_prefix=''):
         raise LVSError("%sone_packet: one-packet scheduling is for udp (or fwmark) services, "
                        "not tcp" % p)
     svc['one_packet'] = one_packet
+    if 'pe' in params:
+        pe = _normalize_pe(params['pe'], svc, p)
+        if pe is not _UNMANAGED:
+            svc['pe'] = pe
     return svc
+
+
+_UNMANAGED = object()
+
+
+def _normalize_pe(value, svc, p):
+    """The persistence engine option: 'sip'; None for 'none' (no engine); _UNMANAGED when
+    not given: the service then has no 'pe' key and plan_service keeps the live engine."""
+    if value is None:
+        return _UNMANAGED
+    text = str(value).strip()
+    if text in ('', 'none'):
+        return None
+    if text not in PERSISTENCE_ENGINES:
+        raise LVSError("%spe: %r is not a persistence engine; use sip (or none)" % (p, value))
+    if not svc['persistence_timeout']:
+        raise LVSError("%spe: the %s persistence engine only acts on a persistent service; set "
+                       "persistence_timeout too" % (p, text))
+    if svc['protocol'] == 'tcp':
+        raise LVSError("%spe: the sip persistence engine reads SIP Call-IDs from UDP datagrams "
+                       "only; use protocol udp (or fwmark), or drop pe" % p)
+    return text
 
 
 def normalize_realserver(params, svc, field_prefix='', base=None):
@@ -384,6 +414,7 @@ def managed_tun_fields(dest):
 def public_service(svc, with_stats=False):
     """A service as modules return it (realservers as a list)."""
     out = dict((k, v) for k, v in svc.items() if k not in ('realservers', 'stats'))
+    out['pe'] = svc.get('pe')
     out['realservers'] = [public_dest(d, with_stats) for d in
                           sorted(svc.get('realservers', {}).values(), key=dest_sort_key)]
     if with_stats and 'stats' in svc:

@@ -22,7 +22,7 @@ def _service_settings(svc):
     persistent = bool(svc['persistence_timeout'])
     # Timeout and netmask mean nothing (and ipvsadm leaves junk there) unless persistent.
     return (svc['scheduler'], tuple(svc['scheduler_flags']), svc['persistence_timeout'],
-            svc['persistence_netmask'] if persistent else None, svc['one_packet'])
+            svc['persistence_netmask'] if persistent else None, svc['one_packet'], svc.get('pe'))
 
 
 def _dest_settings(dest):
@@ -73,6 +73,10 @@ def plan_service(live_svc, wanted_svc, manage_realservers=False, purge_realserve
         if live_svc is not None:
             ops.append(Op('del', 'service', live_svc))
         return ops
+    if 'pe' not in wanted_svc:
+        # The persistence engine is not managed here: keep the live one (a SET without it
+        # would remove it).
+        wanted_svc = dict(wanted_svc, pe=live_svc.get('pe') if live_svc else None)
     if live_svc is None:
         ops.append(Op('add', 'service', wanted_svc))
         live_dests = {}
@@ -168,6 +172,9 @@ def build_wanted_table(entries):
     services = []
     seen = set()
     for index, entry in enumerate(entries):
+        if entry.get('pe') is None:
+            # A table is declared whole, as its rules text would be: no pe means none.
+            entry = dict(entry, pe='none')
         svc = build_wanted_service(entry, 'services[%d].' % index)
         key = service_key(svc)
         if key in seen:

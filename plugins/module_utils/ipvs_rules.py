@@ -13,13 +13,15 @@ __metaclass__ = type
 
 import re
 import shlex
+import socket
+import struct
 
 from ansible_collections.lvs.cluster.plugins.module_utils.base import LVSError
 from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_model import (
     DEFAULT_PERSISTENCE, FORWARDING_BY_SWITCH, FORWARDING_SWITCH, MAX_TIMEOUT, MAX_U32, MAX_WEIGHT,
-    TUN_CSUM_BY_SWITCH, TUN_CSUM_SWITCH, TUN_FIELDS, check_int, default_netmask, dest_key, dest_sort_key,
+    TUN_CSUM_BY_SWITCH, TUN_CSUM_SWITCH, TUN_FIELDS, check_int, default_netmask, dest_key,
     format_hostport, format_service_key, normalize_address, normalize_realserver, normalize_service,
-    service_key, service_sort_key,
+    service_key,
 )
 
 
@@ -85,7 +87,9 @@ def wanted_from_rules(text):
                            'scheduler_flags': opts.get('scheduler_flags', []),
                            'persistence_timeout': opts.get('persistence_timeout'),
                            'persistence_netmask': opts.get('persistence_netmask'),
-                           'one_packet': opts.get('one_packet', False)}
+                           'one_packet': opts.get('one_packet', False),
+                           # The rules say it all: no --pe means no engine.
+                           'pe': opts.get('pe', 'none')}
                 if options['protocol'] != 'fwmark' and options['port'] is None:
                     options['port'] = 0   # ipvsadm: no port = all ports
                 svc = normalize_service(options)
@@ -188,6 +192,9 @@ def _parse_rule_tokens(tokens):
         elif tok in ('-M', '--netmask') and command == 'service':
             opts['persistence_netmask'] = value()
             i += 2
+        elif tok == '--pe' and command == 'service':
+            opts['pe'] = value()            # checked with the service (pe)
+            i += 2
         elif tok in ('-o', '--ops') and command == 'service':
             opts['one_packet'] = True
             i += 1
@@ -234,32 +241,55 @@ def _parse_rule_tokens(tokens):
 def service_switch(svc):
     if svc['protocol'] == 'fwmark':
         return '-f %d%s' % (svc['fwmark'], ' -6' if svc['family'] == 'ipv6' else '')
-    return '-%s %s' % (svc['protocol'][0], format_hostport(svc['family'], svc['address'], svc['port']))
+    return '-%s %s' % (svc['protocol'][0], _hostport(svc['family'], svc['address'], svc['port']))
 
 
-def render_service_lines(svc):
-    """The -A line and -a lines of one service, as ipvsadm -S -n writes them."""
+def _hostport(family, address, port):
+    """ADDRESS:PORT as ipvsadm -n writes it: IPv6 bracketed, spelled by the C library's
+    inet_ntop, which writes an embedded IPv4 address dotted (::ffff:192.0.2.1) where
+    Python's ipaddress writes hex; only such addresses start with '::'."""
+    if family == 'ipv6' and address.startswith('::'):
+        address = socket.inet_ntop(socket.AF_INET6, socket.inet_pton(socket.AF_INET6, address))
+    return format_hostport(family, address, port)
+
+
+# ipvsadm's forwarding switch for a method this layer has no name for: the kernel's
+# IP_VS_CONN_F_LOCALNODE is written as -g, anything else as C's "(null)".
+_ODD_FORWARDING_SWITCH = {'fwd1': '-g'}
+
+
+def render_service_lines(svc, thresholds=True):
+    """The -A line and -a lines of one service, as ipvsadm -S -n (1.31, print_service_entry
+    in rule format) writes them: -s, -p [-M], --pe, -o, -b on the -A line; -r, the
+    forwarding switch, -w and the tunnel options on each -a line, real servers in the
+    order ipvsadm sorts them.  THRESHOLDS adds -x/-y (which ipvsadm never writes) when
+    set, so the text can be fed back without losing them."""
     switch = service_switch(svc)
     line = '-A %s -s %s' % (switch, svc['scheduler'])
     if svc['persistence_timeout']:
         line += ' -p %d' % svc['persistence_timeout']
         if svc['persistence_netmask'] != default_netmask(svc['family']):
             line += ' -M %s' % svc['persistence_netmask']
-    if svc['scheduler_flags']:
-        line += ' -b %s' % ','.join(svc['scheduler_flags'])
+    if svc.get('pe'):
+        line += ' --pe %s' % svc['pe']
     if svc['one_packet']:
         line += ' -o'
+    if svc['scheduler_flags']:
+        line += ' -b %s' % ','.join(svc['scheduler_flags'])
     lines = [line]
-    for dest in sorted(svc.get('realservers', {}).values(), key=dest_sort_key):
-        dline = '-a %s -r %s %s -w %d' % (switch, format_hostport(svc['family'], dest['address'], dest['port']),
-                                          FORWARDING_SWITCH[dest['forwarding']], dest['weight'])
-        if dest['forwarding'] == 'tun':
+    for dest in ipvsadm_dest_order(svc.get('realservers', {}).values()):
+        forwarding = dest['forwarding']
+        dline = '-a %s -r %s %s -w %d' % (
+            switch, _hostport(svc['family'], dest['address'], dest['port']),
+            FORWARDING_SWITCH.get(forwarding) or _ODD_FORWARDING_SWITCH.get(forwarding, '(null)'),
+            dest['weight'])
+        if forwarding == 'tun':
             dline += _tun_switches(dest)
-        # ipvsadm -S does not write thresholds; we do, so the text round-trips.
-        if dest['upper_threshold']:
-            dline += ' -x %d' % dest['upper_threshold']
-        if dest['lower_threshold']:
-            dline += ' -y %d' % dest['lower_threshold']
+        if thresholds:
+            if dest['upper_threshold']:
+                dline += ' -x %d' % dest['upper_threshold']
+            if dest['lower_threshold']:
+                dline += ' -y %d' % dest['lower_threshold']
         lines.append(dline)
     return lines
 
@@ -280,9 +310,127 @@ def _tun_switches(dest):
     return text + (' ' + switch if switch else '')
 
 
-def render_save(services):
-    """Services (an iterable of service dicts with realservers) as ipvsadm-save -n text."""
+def render_save(services, thresholds=True):
+    """SERVICES (service dicts with realservers) as ipvsadm-save -n text, in the order
+    ipvsadm -S -n lists them (see ipvsadm_service_order); THRESHOLDS as for
+    render_service_lines."""
     lines = []
-    for svc in sorted(services, key=service_sort_key):
-        lines.extend(render_service_lines(svc))
+    for svc in ipvsadm_service_order(services):
+        lines.extend(render_service_lines(svc, thresholds))
     return ''.join(line + '\n' for line in lines)
+
+
+# The order ipvsadm lists in.  ipvsadm (unless --nosort) qsorts the services it dumped
+# with libipvs's ipvs_cmp_services (fwmark, family, protocol, address, port) and each
+# service's real servers with ipvs_cmp_dests (address, port).  Those comparators subtract
+# unsigned 32-bit fields and keep the difference as a C int, so two marks or addresses
+# more than 2**31 apart compare backwards (192.168.0.1 sorts before 10.0.0.1), and three
+# or more may compare in a cycle; then the result depends on the algorithm and on the
+# input order.  glibc's qsort (Debian 12's 2.36) is a top-down merge sort, so that is what
+# runs here, on the order given (for a live table the kernel's dump order): the result is
+# ipvsadm's, byte for byte.  When no field spans 2**31 the comparator is the plain
+# numeric order and a Python sort gives the same result faster.
+
+_FAMILY_NUMBER = {'ipv4': socket.AF_INET, 'ipv6': socket.AF_INET6}
+_PROTOCOL_NUMBER = {'tcp': socket.IPPROTO_TCP, 'udp': socket.IPPROTO_UDP}
+
+
+def _address_words(family, address):
+    """The address as libipvs compares it: host-order 32-bit words (one for IPv4)."""
+    raw = socket.inet_pton(_FAMILY_NUMBER[family], address)
+    return struct.unpack('!%dI' % (len(raw) // 4), raw)
+
+
+def _c_int_difference(a, b):
+    """(int)(a - b) of two C unsigned 32-bit values (the difference wraps)."""
+    diff = (a - b) & 0xFFFFFFFF
+    return diff - 0x100000000 if diff & 0x80000000 else diff
+
+
+def _compare_words(a, b):
+    for x, y in zip(a, b):
+        r = _c_int_difference(x, y)
+        if r:
+            return r
+    return 0
+
+
+def _service_fields(svc):
+    if svc['protocol'] == 'fwmark':
+        return (svc['fwmark'], _FAMILY_NUMBER[svc['family']], 0, (), 0)
+    return (0, _FAMILY_NUMBER[svc['family']], _PROTOCOL_NUMBER.get(svc['protocol'], 0),
+            _address_words(svc['family'], svc['address']), svc['port'])
+
+
+def _compare_services(a, b):
+    """libipvs ipvs_cmp_services on _service_fields."""
+    r = _c_int_difference(a[0], b[0])
+    if r:
+        return r
+    r = (a[1] - b[1]) or (a[2] - b[2])
+    if r:
+        return r
+    return _compare_words(a[3], b[3]) or (a[4] - b[4])
+
+
+def _compare_dests(a, b):
+    """libipvs ipvs_cmp_dests on (address words, port)."""
+    return _compare_words(a[0], b[0]) or (a[1] - b[1])
+
+
+def _glibc_merge_sort(items, compare):
+    """glibc's qsort (msort_with_tmp): halves of n//2 and the rest, sorted the same way,
+    merged taking from the left half while compare(left, right) <= 0."""
+    if len(items) <= 1:
+        return list(items)
+    half = len(items) // 2
+    left = _glibc_merge_sort(items[:half], compare)
+    right = _glibc_merge_sort(items[half:], compare)
+    out = []
+    i = j = 0
+    while i < len(left) and j < len(right):
+        if compare(left[i][0], right[j][0]) <= 0:
+            out.append(left[i])
+            i += 1
+        else:
+            out.append(right[j])
+            j += 1
+    out.extend(left[i:])
+    out.extend(right[j:])
+    return out
+
+
+def _spans_half(values):
+    """Whether unsigned 32-bit VALUES are so far apart that a wrapped difference flips."""
+    return bool(values) and max(values) - min(values) >= 0x80000000
+
+
+def _ipvsadm_order(keyed, compare, wrapping):
+    """KEYED: [(fields, item)] in input order; WRAPPING: the u32 columns of the fields."""
+    if any(_spans_half(column) for column in wrapping):
+        return [item for _fields, item in _glibc_merge_sort(keyed, compare)]
+    return [item for _fields, item in sorted(keyed, key=lambda pair: pair[0])]
+
+
+def ipvsadm_service_order(services):
+    """SERVICES in the order ipvsadm -L / -S lists them (see above)."""
+    keyed = [(_service_fields(svc), svc) for svc in services]
+    marks = [fields[0] for fields, _svc in keyed]
+    words = {}
+    for fields, _svc in keyed:
+        for index, word in enumerate(fields[3]):
+            words.setdefault(index, []).append(word)
+    return _ipvsadm_order(keyed, _compare_services, [marks] + list(words.values()))
+
+
+def ipvsadm_dest_order(dests):
+    """Real servers of one service in the order ipvsadm lists them (see above)."""
+    keyed = []
+    for dest in dests:
+        family = 'ipv6' if ':' in dest['address'] else 'ipv4'
+        keyed.append(((_address_words(family, dest['address']), dest['port']), dest))
+    words = {}
+    for fields, _dest in keyed:
+        for index, word in enumerate(fields[0]):
+            words.setdefault(index, []).append(word)
+    return _ipvsadm_order(keyed, _compare_dests, list(words.values()))

@@ -351,6 +351,10 @@ def _reason(op, exc):
     """What the kernel's refusal EXC of OP means, when the errno alone does not say it."""
     code = exc.code
     if op.kind == 'service' and op.action != 'del' and code == errno.ENOENT:
+        if op.service.get('pe'):    # the kernel says ENOENT for either module
+            return ("scheduler %s or persistence engine %s is not available in this kernel "
+                    "(load ip_vs_%s and ip_vs_pe_%s)" % (op.service['scheduler'], op.service['pe'],
+                                                         op.service['scheduler'], op.service['pe']))
         return ("scheduler %s is not available in this kernel (load ip_vs_%s, or pick another)"
                 % (op.service['scheduler'], op.service['scheduler']))
     if code == errno.ESRCH:

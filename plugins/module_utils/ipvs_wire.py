@@ -151,11 +151,17 @@ def encode_service_key(svc):
 
 
 def encode_service_settings(svc):
-    """Every setting the kernel needs for NEW/SET (it requires all four)."""
-    return (nla(SVC_ATTR_SCHED_NAME, svc['scheduler'].encode('ascii') + b'\0')
-            + nla(SVC_ATTR_FLAGS, _FLAGS.pack(_service_flags(svc), SVC_F_MANAGED))
-            + nla(SVC_ATTR_TIMEOUT, _U32.pack(svc['persistence_timeout']))
-            + nla(SVC_ATTR_NETMASK, _U32.pack(netmask_to_wire(svc))))
+    """Every setting the kernel needs for NEW/SET (it requires all four), and the
+    persistence engine when there is one: a SET without IPVS_SVC_ATTR_PE_NAME removes the
+    service's engine, so a service that keeps one must carry it (plan_service puts the
+    live one in when the module does not manage it)."""
+    attrs = (nla(SVC_ATTR_SCHED_NAME, svc['scheduler'].encode('ascii') + b'\0')
+             + nla(SVC_ATTR_FLAGS, _FLAGS.pack(_service_flags(svc), SVC_F_MANAGED))
+             + nla(SVC_ATTR_TIMEOUT, _U32.pack(svc['persistence_timeout']))
+             + nla(SVC_ATTR_NETMASK, _U32.pack(netmask_to_wire(svc))))
+    if svc.get('pe'):
+        attrs += nla(SVC_ATTR_PE_NAME, svc['pe'].encode('ascii') + b'\0')
+    return attrs
 
 
 def encode_dest(svc, dest, settings=True):
@@ -236,6 +242,8 @@ def service_from_wire(raw, with_stats=True):
     svc['one_packet'] = bool(flags & SVC_F_ONEPACKET)
     svc['scheduler_flags'] = sorted(name for name, (sched, bit) in SCHED_FLAG_BITS.items()
                                     if sched == scheduler and flags & bit)
+    pe = attrs.get(SVC_ATTR_PE_NAME, b'').split(b'\0', 1)[0]
+    svc['pe'] = pe.decode('ascii', 'replace') if pe else None
     if with_stats:
         stats = attrs.get(SVC_ATTR_STATS64) or attrs.get(SVC_ATTR_STATS)
         svc['stats'] = _decode_stats(stats) if stats else {}

@@ -30,9 +30,22 @@ attributes:
 requirements:
   - pyroute2 >= 0.9.5
   - the C(ip_vs) kernel module loaded on the target
-options: {}
+options:
+  save_thresholds:
+    description:
+      - Add the real servers' connection thresholds to RV(save) as C(-x N)/C(-y N), after
+        the other options of their C(-a) line, where they are set.
+      - C(ipvsadm-save) never writes thresholds, so by default RV(save) leaves them out
+        and is exactly what C(ipvsadm -S -n) prints; with V(true) the text keeps them when
+        fed back to M(lvs.cluster.ipvs_table) or C(ipvsadm-restore).
+    type: bool
+    default: false
 seealso:
   - module: lvs.cluster.ipvs_table
+notes:
+  - RV(save) follows ipvsadm 1.31, Debian 12's; one exception, firewall marks above
+    2147483647 are written as unsigned numbers (ipvsadm 1.31 prints them negative, a bug fixed
+    after that release).
 '''
 
 EXAMPLES = r'''
@@ -89,6 +102,9 @@ services:
     one_packet:
       description: One-packet scheduling.
       type: bool
+    pe:
+      description: Persistence engine (ipvsadm C(--pe)), V(sip) or null.
+      type: str
     stats:
       description: The service's counters since it was added (or last zeroed with C(ipvsadm -Z)), and the
         kernel's rate estimates.
@@ -170,6 +186,7 @@ services:
       persistence_timeout: 0
       persistence_netmask: 255.255.255.255
       one_packet: false
+      pe: null
       stats: {connections: 12, packets_in: 80, packets_out: 0, bytes_in: 5120, bytes_out: 0,
               connections_per_second: 0, packets_in_per_second: 0, packets_out_per_second: 0,
               bytes_in_per_second: 0, bytes_out_per_second: 0}
@@ -191,9 +208,14 @@ timeouts:
   sample: {tcp: 900, tcpfin: 120, udp: 300}
 save:
   description:
-    - The table in C(ipvsadm-save -n) format (thresholds added as C(-x)/C(-y) when set).
-    - Tunnel real servers as ipvsadm 1.31 writes them, for example
-      C(-i -w 1 --tun-type gue --tun-port 6080 --tun-nocsum).
+    - The table exactly as C(ipvsadm -S -n) (C(ipvsadm-save -n), ipvsadm 1.31) prints it, byte
+      for byte, so the two can be diffed; with O(save_thresholds=true) the real servers'
+      thresholds are added as C(-x)/C(-y).
+    - Options in ipvsadm's order, for example C(-A -u 192.0.2.10:5060 -s rr -p 60 -M 255.255.255.0 --pe sip -o)
+      and C(-a -t 192.0.2.10:80 -r 198.51.100.21:80 -i -w 1 --tun-type gue --tun-port 6080 --tun-nocsum).
+    - Services and real servers in ipvsadm's order (not the kernel's), by firewall mark, family,
+      protocol, address and port, compared as ipvsadm does, which puts addresses more than half
+      the address space apart the other way round (V(192.168.0.1) before V(10.0.0.1)).
   returned: always
   type: str
   sample: "-A -t 192.0.2.10:80 -s wrr\n-a -t 192.0.2.10:80 -r 10.0.0.11:80 -g -w 2\n"
@@ -202,13 +224,14 @@ save:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.lvs.cluster.plugins.module_utils.base import LVSError
-from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_model import public_service, service_sort_key
-from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_rules import render_save
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_model import public_service
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_rules import ipvsadm_service_order, render_save
 from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_session import open_session
 
 
 def main():
-    module = AnsibleModule(argument_spec={}, supports_check_mode=True)
+    module = AnsibleModule(argument_spec=dict(save_thresholds=dict(type='bool', default=False)),
+                           supports_check_mode=True)
     session = open_session(module)
     try:
         table = session.table(with_stats=True)
@@ -217,9 +240,10 @@ def main():
         module.fail_json(msg=str(exc))
     finally:
         session.close()
-    services = sorted(table.values(), key=service_sort_key)
+    # The kernel's dump order in, ipvsadm's order out (it depends on the input order).
+    services = ipvsadm_service_order(table.values())
     module.exit_json(changed=False, services=[public_service(svc, with_stats=True) for svc in services],
-                     timeouts=timeouts, save=render_save(services))
+                     timeouts=timeouts, save=render_save(services, thresholds=module.params['save_thresholds']))
 
 
 if __name__ == '__main__':

@@ -104,6 +104,18 @@ options:
         Not for V(tcp) services.
     type: bool
     default: false
+  pe:
+    description:
+      - Persistence engine (ipvsadm C(--pe)). V(sip) keeps the messages of one SIP call
+        (the same Call-ID) on one real server instead of grouping by client address; V(none)
+        removes the engine.
+      - Needs O(persistence_timeout), and O(protocol=udp) or O(protocol=fwmark); the engine
+        reads the Call-ID from UDP datagrams only.
+      - Left out, the service keeps the engine it has (none for a new one).
+      - The kernel module C(ip_vs_pe_sip) must be available (the kernel loads it on demand
+        where it can; otherwise C(modprobe ip_vs_pe_sip)).
+    type: str
+    choices: [sip, none]
   realservers:
     description:
       - Real servers the service must have, each made exactly as described (defaults
@@ -259,6 +271,9 @@ service:
     one_packet:
       description: One-packet scheduling.
       type: bool
+    pe:
+      description: Persistence engine, V(sip) or null.
+      type: str
     realservers:
       description: Its real servers, ordered by address and port.
       type: list
@@ -302,6 +317,7 @@ service:
     persistence_timeout: 0
     persistence_netmask: 255.255.255.255
     one_packet: false
+    pe: null
     realservers:
       - {address: 10.0.0.11, port: 80, forwarding: dr, weight: 2, upper_threshold: 0, lower_threshold: 0,
          tun_type: null, tun_port: null, tun_csum: null}

@@ -95,6 +95,13 @@ options:
         description: One-packet scheduling (not for V(tcp)).
         type: bool
         default: false
+      pe:
+        description:
+          - Persistence engine (ipvsadm C(--pe)), V(sip) for a persistent V(udp) or V(fwmark)
+            service; needs the kernel module C(ip_vs_pe_sip).
+          - Left out or V(none), the service has no engine (as in O(rules)).
+        type: str
+        choices: [sip, none]
       realservers:
         description: The real servers of this service; others are removed.
         type: list
@@ -144,7 +151,8 @@ options:
   rules:
     description:
       - The table as C(ipvsadm-save -n) / C(ipvsadm -S -n) text (C(-A) and C(-a) lines; C(#)
-        comments and blank lines are ignored). Also understands C(-x)/C(-y) thresholds and
+        comments and blank lines are ignored). Also understands C(-x)/C(-y) thresholds,
+        C(--pe sip) (a C(-A) line without it has no persistence engine) and
         the tunnel options C(--tun-type ipip|gue|gre), C(--tun-port N),
         C(--tun-nocsum|--tun-csum|--tun-remcsum).
       - Mutually exclusive with O(services).

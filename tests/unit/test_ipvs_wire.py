@@ -27,6 +27,7 @@ def round_trip(service):
     back.pop('realservers')
     want = dict(service)
     want.pop('realservers')
+    want.setdefault('pe', None)     # not managed: nothing sent, no engine read back
     return back, want
 
 

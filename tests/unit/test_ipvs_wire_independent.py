@@ -384,6 +384,8 @@ def test_service_dump_encoded_by_pyroute2_read_by_the_codec(case, stats64):
     back = wire.service_from_wire(dumped_service(svc, stats64, pe_name='sip' if stats64 else None,
                                                  kernel_addr=not stats64))
     assert back.pop('stats') == stats_expected(1 << 40 if stats64 else 1000)
+    # The persistence engine is read back (pe: sip), none when the kernel sent no PE_NAME.
+    assert back.pop('pe') == ('sip' if stats64 else None)
     assert back == svc
 
 
