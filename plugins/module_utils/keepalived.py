@@ -58,8 +58,11 @@ INSTANCE = 'VI_LVS'
 FIRST_PRIORITY = 100
 
 
+_WHOLE_NUMBER = re.compile(r'-?[0-9]+\Z')
+
+
 def _int(value, path, errors, low, high):
-    if isinstance(value, bool) or not isinstance(value, int) and not str(value).isdigit():
+    if isinstance(value, bool) or not isinstance(value, int) and not _WHOLE_NUMBER.match(str(value)):
         errors.add(path, '%r is not a whole number (%d..%d)' % (value, low, high))
         return None
     if not low <= int(value) <= high:
@@ -200,7 +203,7 @@ def _track_scripts(raw, path, errors):
                                     '/usr/local/bin/check-app')
         for key, low, high in (('interval', 1, 3600), ('fall', 1, 1000), ('rise', 1, 1000),
                                ('weight', -253, 253)):
-            script[key] = _int_signed(script[key], '%s.%s' % (spath, key), errors, low, high)
+            script[key] = _int(script[key], '%s.%s' % (spath, key), errors, low, high)
         if script['timeout'] is not None:
             script['timeout'] = _int(script['timeout'], spath + '.timeout', errors, 1, 3600)
         result.append(script)
@@ -223,19 +226,6 @@ def _notify(raw, path, errors):
         if command is not None:
             result[NOTIFY_KEYWORDS[key]] = command
     return result
-
-
-def _int_signed(value, path, errors, low, high):
-    if isinstance(value, bool) or not isinstance(value, int):
-        try:
-            value = int(str(value))
-        except ValueError:
-            errors.add(path, '%r is not a whole number (%d..%d)' % (value, low, high))
-            return None
-    if not low <= value <= high:
-        errors.add(path, '%d is out of range, use %d..%d' % (value, low, high))
-        return None
-    return value
 
 
 def check_track_weights(conf, prios, errors):
