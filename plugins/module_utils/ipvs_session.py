@@ -35,7 +35,7 @@ from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_wire import (
     CMD_ATTR_DEST, CMD_ATTR_SERVICE, CMD_GET_CONFIG, CMD_GET_DEST, CMD_GET_SERVICE, CMD_SET_CONFIG,
     NETLINK_CAP_ACK, NETLINK_GENERIC, NLA_F_NESTED, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NLMSG_DONE,
     NLMSG_ERROR, SOL_NETLINK, dest_from_wire, encode_op, encode_service_key, error_code, frame,
-    message_attrs, nla, service_from_wire, split_messages,
+    message_attr, nla, service_from_wire, split_messages,
 )
 
 MODPROBE_HINT = "load the ip_vs kernel module (modprobe ip_vs)"
@@ -186,7 +186,7 @@ class IPVSSession(object):
                     if code:
                         raise KernelError(code)
                     return out
-                attr = message_attrs(payload).get(attr_kind)
+                attr = message_attr(payload, attr_kind)
                 if attr is not None:
                     out.append(attr)
 

@@ -14,6 +14,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import ipaddress
+import operator
 import socket
 import struct
 
@@ -103,6 +104,16 @@ def error_code(payload):
 def message_attrs(payload):
     """{attribute type: payload bytes} of a generic netlink message's payload."""
     return parse_nlas(payload, _GENL.size)
+
+
+def message_attr(payload, kind):
+    """The payload of attribute KIND of a generic netlink message (None if absent).  An
+    IPVS dump message holds one attribute, looked at first; anything else is parsed."""
+    if len(payload) >= _GENL.size + _NLA.size:
+        size, found = _NLA.unpack_from(payload, _GENL.size)
+        if found & NLA_TYPE_MASK == kind and size >= _NLA.size:
+            return payload[_GENL.size + _NLA.size:_GENL.size + size]
+    return message_attrs(payload).get(kind)
 
 
 def _address_bytes(family, text):
@@ -251,9 +262,51 @@ def service_from_wire(raw, with_stats=True):
     return svc
 
 
+# ip_vs_genl_fill_dest (Linux >= 5.3) writes a real server's first 13 attributes in this
+# order and these sizes, then the two statistics nests.  Read in one struct call, with
+# every attribute header checked against it, a dump of 10,000 real servers decodes several
+# times faster than attribute by attribute (seconds under emulation).  Any other layout
+# (an older kernel, a future one) takes the general path, attribute by attribute.
+_DEST_LAYOUT = ((DEST_ATTR_ADDR, '16s', 16), (DEST_ATTR_PORT, 'H2x', 2), (DEST_ATTR_FWD_METHOD, 'I', 4),
+                (DEST_ATTR_WEIGHT, 'I', 4), (DEST_ATTR_TUN_TYPE, 'B3x', 1), (DEST_ATTR_TUN_PORT, 'H2x', 2),
+                (DEST_ATTR_TUN_FLAGS, 'H2x', 2), (DEST_ATTR_U_THRESH, 'I', 4), (DEST_ATTR_L_THRESH, 'I', 4),
+                (DEST_ATTR_ACTIVE_CONNS, 'I', 4), (DEST_ATTR_INACT_CONNS, 'I', 4),
+                (DEST_ATTR_PERSIST_CONNS, 'I', 4), (DEST_ATTR_ADDR_FAMILY, 'H2x', 2))
+_DEST_FIXED = struct.Struct('=' + ''.join('HH' + fmt for _kind, fmt, _size in _DEST_LAYOUT))
+_DEST_HEADERS = tuple(v for kind, _fmt, size in _DEST_LAYOUT for v in (_NLA.size + size, kind))
+_dest_headers = operator.itemgetter(*[i for n in range(len(_DEST_LAYOUT)) for i in (3 * n, 3 * n + 1)])
+_dest_values = operator.itemgetter(*[3 * n + 2 for n in range(len(_DEST_LAYOUT))])
+
+
 def dest_from_wire(raw, family, with_stats=True):
     """A dumped IPVS_CMD_ATTR_DEST payload -> real-server dict (+ counters and stats)."""
-    attrs = parse_nlas(raw)
+    if len(raw) >= _DEST_FIXED.size:
+        fields = _DEST_FIXED.unpack_from(raw)
+        if _dest_headers(fields) == _DEST_HEADERS:
+            (address, port, fwd, weight, tun_type, tun_port, tun_flags, upper, lower, active, inactive,
+             persistent, af) = _dest_values(fields)
+            family = FAMILY_BY_NUMBER.get(af, family)
+            fwd &= CONN_F_FWD_MASK
+            dest = {'address': _address_text(family, address), 'port': socket.ntohs(port),
+                    'forwarding': FORWARDING_BY_CODE.get(fwd, 'fwd%d' % fwd),
+                    'weight': weight, 'upper_threshold': upper, 'lower_threshold': lower,
+                    'active_connections': active, 'inactive_connections': inactive,
+                    'persistent_connections': persistent,
+                    'tun_type': TUN_TYPE_BY_CODE.get(tun_type, tun_type), 'tun_port': socket.ntohs(tun_port),
+                    'tun_csum': TUN_CSUM_BY_CODE.get(tun_flags, tun_flags)}
+            if with_stats:
+                dest['stats'] = _stats_of(parse_nlas(raw, _DEST_FIXED.size), DEST_ATTR_STATS64, DEST_ATTR_STATS)
+            return dest
+    return _dest_from_attrs(parse_nlas(raw), family, with_stats)
+
+
+def _stats_of(attrs, kind64, kind32):
+    stats = attrs.get(kind64) or attrs.get(kind32)
+    return _decode_stats(stats) if stats else {}
+
+
+def _dest_from_attrs(attrs, family, with_stats):
+    """The general path of dest_from_wire: ATTRS ({type: payload}) in any order, any missing."""
     if DEST_ATTR_ADDR_FAMILY in attrs:
         family = FAMILY_BY_NUMBER.get(_U16.unpack_from(attrs[DEST_ATTR_ADDR_FAMILY])[0], family)
     fwd = _u32(attrs, DEST_ATTR_FWD_METHOD) & CONN_F_FWD_MASK
@@ -273,6 +326,5 @@ def dest_from_wire(raw, family, with_stats=True):
     code = _U16.unpack_from(attrs[DEST_ATTR_TUN_FLAGS])[0] if attrs.get(DEST_ATTR_TUN_FLAGS) else 0
     dest['tun_csum'] = TUN_CSUM_BY_CODE.get(code, code)
     if with_stats:
-        stats = attrs.get(DEST_ATTR_STATS64) or attrs.get(DEST_ATTR_STATS)
-        dest['stats'] = _decode_stats(stats) if stats else {}
+        dest['stats'] = _stats_of(attrs, DEST_ATTR_STATS64, DEST_ATTR_STATS)
     return dest
