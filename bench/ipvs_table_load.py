@@ -50,8 +50,10 @@ import tests.conftest  # noqa: E402  pylint: disable=wrong-import-position
 MODULE = 'ansible_collections.lvs.cluster.plugins.modules.ipvs_table'
 # What every module run pays before it reads its arguments: the interpreter, AnsibleModule
 # and the pyroute2 classes module_utils/ipvs.py loads for netlink.
-STARTUP = ('import ansible.module_utils.basic; from pyroute2.netlink import genlmsg; '
-           'from pyroute2.netlink.generic import GenericNetlinkSocket')
+# What every module run imports before its work: AnsibleModule and pyroute2, the module's way.
+STARTUP = ('import ansible.module_utils.basic\n'
+           'from ansible_collections.lvs.cluster.plugins.module_utils.base import load_pyroute2\n'
+           'load_pyroute2()')
 # rules_text() spells VIPs 10.(100 + s // 250).(s % 250).1 and real servers
 # 172.16.x.(r + 1): these bounds keep both valid addresses.
 MAX_SERVICES = (256 - 100) * 250
@@ -193,8 +195,9 @@ def run_playbook(ns, size):
 
 
 def run_startup():
+    env = dict(os.environ, PYTHONPATH=tests.conftest.COLLECTIONS_ROOT)
     start = time.monotonic()
-    subprocess.run([sys.executable, '-c', STARTUP], check=True)
+    subprocess.run([sys.executable, '-c', STARTUP], check=True, env=env)
     return time.monotonic() - start
 
 
