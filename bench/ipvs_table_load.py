@@ -19,12 +19,14 @@ Even rounds time ipvsadm-restore first, odd rounds the module first, so a machin
 slows down or speeds up during the run weighs on both alike.  Each namespace is removed
 once its table is checked, and the next step waits 2 s for the kernel's teardown.  Each round also times the
 bare start-up the module cannot avoid (python3 importing AnsibleModule and pyroute2's
-netlink classes), for information.
+netlink classes), for information, and after each re-run the "re-run floor": that start-up
+plus every netlink dump of the table kept as bytes (nothing parsed, decoded or planned),
+the least any re-run that reads the live table can cost.
 
 Printed: min/median/max of each measure per size; the median ratios load / restore (goal
 <= 1.0) and re-run / load (goal <= 0.5) for the large table; the marginal cost per 1,000
 real servers, (median large - median small) / ((large - small destinations) / 1000), and
-the fixed cost it implies (the time at 0 real servers), for restore, load and re-run.
+the fixed cost it implies (the time at 0 real servers), for restore, load, re-run and floor.
 
 --playbook adds one load and re-run per size through `ansible-playbook` (wall clock,
 everything a user waits for), for information: under emulation ansible-playbook's own
@@ -193,6 +195,24 @@ def run_playbook(ns, size):
         sys.exit('playbook failed (%s):\n%s\n%s' % (size.name, proc.stdout[-3000:], proc.stderr[-3000:]))
     return elapsed, json.loads(proc.stdout)['plays'][0]['tasks'][0]['hosts']['localhost']
 
+# The least any re-run that reads the live table pays: the same start-up, then every
+# netlink dump (the services, then each service's real servers) kept as bytes, with no
+# rules parsed, nothing decoded past the service keys, nothing planned.
+READ_FLOOR = (STARTUP + '\n'
+              'from ansible_collections.lvs.cluster.plugins.module_utils import ipvs_session, ipvs_wire as w\n'
+              'session = ipvs_session.IPVSSession()\n'
+              'for svc in session.services():\n'
+              '    session._dump(w.CMD_GET_DEST, w.nla(w.CMD_ATTR_SERVICE | w.NLA_F_NESTED,\n'
+              '                                        w.encode_service_key(svc)), w.CMD_ATTR_DEST)\n'
+              'session.close()')
+
+
+def run_read_floor(ns):
+    env = dict(os.environ, PYTHONPATH=tests.conftest.COLLECTIONS_ROOT)
+    start = time.monotonic()
+    subprocess.run(in_ns(ns, [sys.executable, '-c', READ_FLOOR]), check=True, env=env)
+    return time.monotonic() - start
+
 
 def run_startup():
     env = dict(os.environ, PYTHONPATH=tests.conftest.COLLECTIONS_ROOT)
@@ -229,8 +249,9 @@ def module_pair(spaces, size, check):
     rerun, second = run_module(ns, size)
     check.changed('module re-run', size, second, False)
     rerun_table = save(ns)
+    floor = run_read_floor(ns)
     spaces.remove(ns)
-    return load, rerun, loaded, rerun_table
+    return load, rerun, floor, loaded, rerun_table
 
 
 def restore_once(spaces, size):
@@ -247,15 +268,16 @@ def one_round(number, spaces, sizes, check, times):
     for size in sizes:
         if number % 2 == 0:
             restore, reference = restore_once(spaces, size)
-            load, rerun, loaded, rerun_table = module_pair(spaces, size, check)
+            load, rerun, floor, loaded, rerun_table = module_pair(spaces, size, check)
         else:
-            load, rerun, loaded, rerun_table = module_pair(spaces, size, check)
+            load, rerun, floor, loaded, rerun_table = module_pair(spaces, size, check)
             restore, reference = restore_once(spaces, size)
         check.table('module load', size, loaded, reference)
         check.table('module re-run', size, rerun_table, reference)
         times[size.name]['restore'].append(restore)
         times[size.name]['load'].append(load)
         times[size.name]['rerun'].append(rerun)
+        times[size.name]['floor'].append(floor)
         print('bench: round %d %-9s restore %6.2f s  load %6.2f s  re-run %6.2f s  '
               'load/restore %.2f  re-run/load %.2f'
               % (number + 1, size.name, restore, load, rerun, load / restore, rerun / load), flush=True)
@@ -282,7 +304,8 @@ def verdict(ratio, goal):
 
 def report(sizes, times, runs):
     small, large = sizes
-    labels = (('restore', 'ipvsadm-restore'), ('load', 'module load'), ('rerun', 'module re-run'))
+    labels = (('restore', 'ipvsadm-restore'), ('load', 'module load'), ('rerun', 'module re-run'),
+              ('floor', 're-run floor (start-up + dumps)'))
     print('\nbench: %d rounds; times in s, min / median / max' % runs)
     for size in sizes:
         print('bench: table %s: %d services, %d destinations, %d rule lines'
@@ -296,9 +319,10 @@ def report(sizes, times, runs):
     med = dict((size.name, dict((key, statistics.median(times[size.name][key])) for key, _label in labels))
                for size in sizes)
     for size in sizes:
-        print('bench: median ratios %-9s load / restore %s, re-run / load %s'
+        print('bench: median ratios %-9s load / restore %s, re-run / load %s, re-run floor / load %.2f'
               % (size.name, verdict(med[size.name]['load'] / med[size.name]['restore'], 1.0),
-                 verdict(med[size.name]['rerun'] / med[size.name]['load'], 0.5)))
+                 verdict(med[size.name]['rerun'] / med[size.name]['load'], 0.5),
+                 med[size.name]['floor'] / med[size.name]['load']))
 
     thousands = (large.dests - small.dests) / 1000.0
     print('bench: marginal cost per 1,000 real servers (medians %s -> %s) and fixed cost at 0:'
@@ -327,7 +351,7 @@ def main():
     sizes = (args.small, args.large)
     spaces = Namespaces('bench%d' % os.getpid())
     check = Checker()
-    times = dict((size.name, {'restore': [], 'load': [], 'rerun': []}) for size in sizes)
+    times = dict((size.name, {'restore': [], 'load': [], 'rerun': [], 'floor': []}) for size in sizes)
     times['startup'] = []
     try:
         for size in sizes:
