@@ -91,9 +91,10 @@ TUN_CSUM_SWITCH = {'nocsum': '--tun-nocsum', 'csum': '--tun-csum', 'remcsum': '-
 TUN_CSUM_BY_SWITCH = dict((v, k) for k, v in TUN_CSUM_SWITCH.items())
 TUN_FIELDS = ('tun_type', 'tun_port', 'tun_csum')
 
-# The protocols of an address:port service (IPPROTO_*; the kernel's IPVS has no others).
-# A service read from the kernel with a protocol number not listed here (a newer kernel,
-# another tool) is protocol 'proto<N>': shown, listed, deleted, never declared.
+# The protocols of an address:port service (IPPROTO_*), the ones ipvsadm and the kernel's
+# IPVS protocol handlers know.  The kernel's netlink takes any number, so a service read
+# with another one (made by another netlink client) is protocol 'proto<N>': listed,
+# saved, deleted by its number, never declared.
 PROTOCOLS = {'tcp': 6, 'udp': 17, 'sctp': 132}
 PROTOCOL_NAMES = ('tcp', 'udp', 'sctp')
 PROTOCOL_BY_NUMBER = dict((v, k) for k, v in PROTOCOLS.items())
