@@ -6,7 +6,7 @@ must be ipvsadm's, byte for byte, before and after the modules change the table.
 """
 import os
 
-import ansible_collections.lvs.cluster.plugins.module_utils.ipvs_session as ipvs_session
+from ansible_collections.lvs.cluster.plugins.module_utils import ipvs_session
 
 INFO = {'lvs.cluster.ipvs_info': {}}
 
