@@ -33,6 +33,9 @@ REALSERVER_KEYS = ('host', 'address', 'port', 'weight', 'forwarding', 'upper_thr
                    'lower_threshold', 'tun_type', 'tun_port', 'tun_csum')
 MATCH_KEYS = ('protocol', 'address', 'ports')
 FORWARDINGS = ('nat', 'dr', 'tun')
+# The IPVS modules also take sctp; the cluster (keepalived checks, real-server setup,
+# packet marking) is written for these.
+PROTOCOLS = ('tcp', 'udp', 'fwmark')
 
 # Policy-routing table and rule priority a NAT real server's replies use (see realserver role).
 NAT_TABLE = 240
@@ -225,6 +228,12 @@ def plan_cluster(services, hostvars, groups, keepalived=None):
         forwarding = svc.get('forwarding') or 'dr'
         if forwarding not in FORWARDINGS:
             errors.add(path + '.forwarding', '%r is not one of nat, dr, tun' % (forwarding,))
+            continue
+        protocol = svc.get('protocol') or 'tcp'
+        if protocol not in PROTOCOLS:
+            why = (': lvs_services does not carry SCTP services (the lvs.cluster.ipvs_* modules do)'
+                   if protocol == 'sctp' else '')
+            errors.add(path + '.protocol', '%r is not one of %s%s' % (protocol, ', '.join(PROTOCOLS), why))
             continue
         match = None
         if svc.get('protocol') == 'fwmark':

@@ -7,11 +7,11 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_model import (
-    FORWARDING_NAMES, PERSISTENCE_ENGINES, SCHED_FLAG_BITS, SCHEDULERS,
+    FORWARDING_NAMES, PERSISTENCE_ENGINES, PROTOCOL_NAMES, SCHED_FLAG_NAMES, SCHEDULERS,
 )
 
 SERVICE_KEY_ARGS = dict(
-    protocol=dict(type='str', default='tcp', choices=['tcp', 'udp', 'fwmark']),
+    protocol=dict(type='str', default='tcp', choices=list(PROTOCOL_NAMES) + ['fwmark']),
     address=dict(type='str'),
     port=dict(type='int'),
     fwmark=dict(type='int'),
@@ -21,7 +21,7 @@ SERVICE_KEY_ARGS = dict(
 SERVICE_SETTING_ARGS = dict(
     scheduler=dict(type='str', default='wlc', choices=list(SCHEDULERS)),
     scheduler_flags=dict(type='list', elements='str', default=[],
-                         choices=sorted(SCHED_FLAG_BITS)),
+                         choices=list(SCHED_FLAG_NAMES)),
     persistence_timeout=dict(type='int', default=0),
     persistence_netmask=dict(type='str'),
     one_packet=dict(type='bool', default=False),

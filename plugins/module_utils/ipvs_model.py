@@ -31,13 +31,36 @@ SVC_F_SCHED3 = 0x0020
 # The bits this layer owns; SET only touches these (the kernel applies flags under mask).
 SVC_F_MANAGED = SVC_F_PERSISTENT | SVC_F_ONEPACKET | SVC_F_SCHED1 | SVC_F_SCHED2 | SVC_F_SCHED3
 
-# Scheduler flags as ipvsadm names them (-b); only sh and mh give them a meaning.
-SCHED_FLAG_BITS = {
-    'sh-fallback': ('sh', SVC_F_SCHED1),
-    'sh-port': ('sh', SVC_F_SCHED2),
-    'mh-fallback': ('mh', SVC_F_SCHED1),
-    'mh-port': ('mh', SVC_F_SCHED2),
+# Scheduler flags as ipvsadm names them (-b).  flag-1..flag-3 are the bits themselves and
+# go with every scheduler (ipvsadm's parse_sched_flags takes them for any, sh and mh too);
+# sh and mh give the first two a meaning and a name of their own, valid with them only.
+GENERIC_SCHED_FLAGS = (('flag-1', SVC_F_SCHED1), ('flag-2', SVC_F_SCHED2), ('flag-3', SVC_F_SCHED3))
+SCHEDULER_SCHED_FLAGS = {
+    'sh': ((SVC_F_SCHED1, 'sh-fallback'), (SVC_F_SCHED2, 'sh-port')),
+    'mh': ((SVC_F_SCHED1, 'mh-fallback'), (SVC_F_SCHED2, 'mh-port')),
 }
+# name -> (the only scheduler it goes with, or None for any; its bit)
+SCHED_FLAG_BITS = dict((name, (None, bit)) for name, bit in GENERIC_SCHED_FLAGS)
+SCHED_FLAG_BITS.update((name, (scheduler, bit)) for scheduler, named in SCHEDULER_SCHED_FLAGS.items()
+                       for bit, name in named)
+SCHED_FLAG_NAMES = tuple(sorted(SCHED_FLAG_BITS))
+
+
+def sched_flag_names(scheduler, flags):
+    """The scheduler flags set in FLAGS (service flag bits), named as ipvsadm -S names them
+    for SCHEDULER (sh-port for sh's SCHED2, flag-2 for rr's), in bit order.  sh's and mh's
+    SCHED3, which ipvsadm -S leaves unnamed, is flag-3."""
+    own = dict(SCHEDULER_SCHED_FLAGS.get(scheduler, ()))
+    return [own.get(bit, generic) for generic, bit in GENERIC_SCHED_FLAGS if flags & bit]
+
+
+def sched_flag_bits(names):
+    """The service flag bits of the scheduler flags NAMES."""
+    bits = 0
+    for name in names:
+        bits |= SCHED_FLAG_BITS[name][1]
+    return bits
+
 
 # Persistence engines (ipvsadm --pe, IPVS_SVC_ATTR_PE_NAME); the kernel module of NAME is
 # ip_vs_pe_NAME.  sip (Linux >= 2.6.37) is the only one the kernel has.
@@ -68,7 +91,12 @@ TUN_CSUM_SWITCH = {'nocsum': '--tun-nocsum', 'csum': '--tun-csum', 'remcsum': '-
 TUN_CSUM_BY_SWITCH = dict((v, k) for k, v in TUN_CSUM_SWITCH.items())
 TUN_FIELDS = ('tun_type', 'tun_port', 'tun_csum')
 
-PROTOCOLS = {'tcp': socket.IPPROTO_TCP, 'udp': socket.IPPROTO_UDP}
+# The protocols of an address:port service (IPPROTO_*), the ones ipvsadm and the kernel's
+# IPVS protocol handlers know.  The kernel's netlink takes any number, so a service read
+# with another one (made by another netlink client) is protocol 'proto<N>': listed,
+# saved, deleted by its number, never declared.
+PROTOCOLS = {'tcp': 6, 'udp': 17, 'sctp': 132}
+PROTOCOL_NAMES = ('tcp', 'udp', 'sctp')
 PROTOCOL_BY_NUMBER = dict((v, k) for k, v in PROTOCOLS.items())
 FAMILIES = {'ipv4': socket.AF_INET, 'ipv6': socket.AF_INET6}
 FAMILY_BY_NUMBER = dict((v, k) for k, v in FAMILIES.items())
@@ -78,6 +106,21 @@ MAX_U32 = 0xFFFFFFFF
 MAX_WEIGHT = 65535
 # Timeouts are stored as jiffies in an int; stay below INT_MAX at HZ=1000.
 MAX_TIMEOUT = 2147483
+
+
+def protocol_name(number):
+    """The protocol of a service as the kernel numbers it: tcp, udp, sctp or proto<N>."""
+    return PROTOCOL_BY_NUMBER.get(number, 'proto%d' % number)
+
+
+def protocol_number(name):
+    """The IP protocol number of a service's protocol (tcp, udp, sctp or proto<N>)."""
+    number = PROTOCOLS.get(name)
+    if number is None and name.startswith('proto') and name[len('proto'):].isdigit():
+        number = int(name[len('proto'):])
+    if number is None:
+        raise LVSError("protocol: %r has no protocol number" % (name,))
+    return number
 
 
 def check_int(value, field, low, high):
@@ -171,8 +214,8 @@ def normalize_service_key(params, field_prefix=''):
     """
     p = field_prefix
     protocol = params.get('protocol') or 'tcp'
-    if protocol not in ('tcp', 'udp', 'fwmark'):
-        raise LVSError("%sprotocol: %r is not one of tcp, udp, fwmark" % (p, protocol))
+    if protocol not in PROTOCOL_NAMES + ('fwmark',):
+        raise LVSError("%sprotocol: %r is not one of %s, fwmark" % (p, protocol, ', '.join(PROTOCOL_NAMES)))
     svc = {'protocol': protocol}
     family_opt = params.get('family')
     if family_opt is not None and family_opt not in FAMILIES:
@@ -224,17 +267,19 @@ def normalize_service(params, field_prefix=''):
         raise LVSError("%sscheduler: %r is not a kernel IPVS scheduler; use one of %s"
                        % (p, scheduler, ', '.join(SCHEDULERS)))
     svc['scheduler'] = scheduler
-    flags = []
+    bits = 0
     for flag in params.get('scheduler_flags') or []:
         if flag not in SCHED_FLAG_BITS:
             raise LVSError("%sscheduler_flags: %r is not one of %s"
-                           % (p, flag, ', '.join(sorted(SCHED_FLAG_BITS))))
-        if SCHED_FLAG_BITS[flag][0] != scheduler:
-            raise LVSError("%sscheduler_flags: %s only applies to scheduler %s (scheduler is %s)"
-                           % (p, flag, SCHED_FLAG_BITS[flag][0], scheduler))
-        if flag not in flags:
-            flags.append(flag)
-    svc['scheduler_flags'] = sorted(flags)
+                           % (p, flag, ', '.join(SCHED_FLAG_NAMES)))
+        only_with, bit = SCHED_FLAG_BITS[flag]
+        if only_with is not None and only_with != scheduler:
+            raise LVSError("%sscheduler_flags: %s only applies to scheduler %s (scheduler is %s); "
+                           "the flags of any scheduler are flag-1, flag-2, flag-3"
+                           % (p, flag, only_with, scheduler))
+        bits |= bit
+    # Named as they are read back (flag-1 of sh is sh-fallback), so the two compare.
+    svc['scheduler_flags'] = sched_flag_names(scheduler, bits)
 
     timeout = params.get('persistence_timeout')
     timeout = 0 if timeout is None else check_int(timeout, p + 'persistence_timeout', 0, MAX_TIMEOUT)
@@ -251,9 +296,10 @@ def normalize_service(params, field_prefix=''):
         raise LVSError("%sport: port 0 (all ports) is only allowed for a persistent service; "
                        "set persistence_timeout" % p)
     one_packet = bool(params.get('one_packet'))
-    if one_packet and protocol == 'tcp':
+    if one_packet and protocol not in ('udp', 'fwmark'):
+        # The kernel only applies it to UDP datagrams; ipvsadm refuses it the same way.
         raise LVSError("%sone_packet: one-packet scheduling is for udp (or fwmark) services, "
-                       "not tcp" % p)
+                       "not %s" % (p, protocol))
     svc['one_packet'] = one_packet
     if 'pe' in params:
         pe = _normalize_pe(params['pe'], svc, p)
@@ -278,9 +324,12 @@ def _normalize_pe(value, svc, p):
     if not svc['persistence_timeout']:
         raise LVSError("%spe: the %s persistence engine only acts on a persistent service; set "
                        "persistence_timeout too" % (p, text))
-    if svc['protocol'] == 'tcp':
+    if svc['protocol'] not in ('udp', 'fwmark'):
+        # The kernel's engine fails on any other packet, which ip_vs_sched_persist then
+        # drops: an sctp service would drop every packet as much as a tcp one.
         raise LVSError("%spe: the sip persistence engine reads SIP Call-IDs from UDP datagrams "
-                       "only; use protocol udp (or fwmark), or drop pe" % p)
+                       "only (protocol is %s); use protocol udp (or fwmark), or drop pe"
+                       % (p, svc['protocol']))
     return text
 
 
@@ -387,7 +436,7 @@ def service_sort_key(svc):
     """ipvsadm lists services ordered by fwmark, family, protocol, address, port."""
     if svc['protocol'] == 'fwmark':
         return (svc['fwmark'], FAMILIES[svc['family']], 0, 0, 0)
-    return (0, FAMILIES[svc['family']], PROTOCOLS[svc['protocol']],
+    return (0, FAMILIES[svc['family']], protocol_number(svc['protocol']),
             int(ipaddress.ip_address(svc['address'])), svc['port'])
 
 

@@ -19,14 +19,18 @@ import struct
 from ansible_collections.lvs.cluster.plugins.module_utils.base import LVSError
 from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_model import (
     DEFAULT_PERSISTENCE, FORWARDING_BY_SWITCH, FORWARDING_SWITCH, MAX_TIMEOUT, MAX_U32, MAX_WEIGHT,
-    TUN_CSUM_BY_SWITCH, TUN_CSUM_SWITCH, TUN_FIELDS, check_int, default_netmask, dest_key,
-    format_hostport, format_service_key, normalize_address, normalize_realserver, normalize_service,
-    service_key,
+    SCHEDULER_SCHED_FLAGS, TUN_CSUM_BY_SWITCH, TUN_CSUM_SWITCH, TUN_FIELDS, check_int, default_netmask,
+    dest_key, format_hostport, format_service_key, normalize_address, normalize_realserver,
+    normalize_service, protocol_number, service_key,
 )
 
 
 _SERVICE_TYPE_OPTS = {'-t': 'tcp', '--tcp-service': 'tcp', '-u': 'udp', '--udp-service': 'udp',
-                      '-f': 'fwmark', '--fwmark-service': 'fwmark'}
+                      '--sctp-service': 'sctp', '-f': 'fwmark', '--fwmark-service': 'fwmark'}
+# The switch ipvsadm -S writes for each protocol (SCTP has no short option in ipvsadm
+# 1.31); for a protocol it has none for, ipvsadm writes --xxx-service.
+_SERVICE_SWITCH = {'tcp': '-t', 'udp': '-u', 'sctp': '--sctp-service'}
+_UNKNOWN_PROTOCOL_SWITCH = '--xxx-service'
 
 
 def _split_hostport(text, field):
@@ -49,7 +53,8 @@ def _split_hostport(text, field):
 
 # The line ipvsadm-save writes for nearly every real server; such lines skip the general
 # option parser (same checks, a tenth of the Python under emulation).
-_PLAIN_DEST_LINE = re.compile(r'-a -([tuf]) (\S+) -r (\S+) (-[gim]) -w (\d+)\Z')
+_PLAIN_DEST_LINE = re.compile(r'-a (-[tuf]|--sctp-service) (\S+) -r (\S+) (-[gim]) -w (\d+)\Z')
+_PLAIN_SERVICE_SWITCHES = ('-t', '-u', '-f', '--sctp-service')
 
 
 def wanted_from_rules(text):
@@ -99,8 +104,8 @@ def wanted_from_rules(text):
                 svc['realservers'] = {}
                 wanted[key] = svc
                 rule_keys[written] = key
-                if len(tokens) > 2 and tokens[1] in ('-t', '-u', '-f') and '-6' not in tokens:
-                    plain_keys[(tokens[1][1], tokens[2])] = key
+                if len(tokens) > 2 and tokens[1] in _PLAIN_SERVICE_SWITCHES and '-6' not in tokens:
+                    plain_keys[(tokens[1], tokens[2])] = key
             else:
                 key = rule_keys.get(written)
                 if key is None:
@@ -172,6 +177,9 @@ def _parse_rule_tokens(tokens):
             else:
                 opts['address'], opts['port'] = _split_hostport(arg, 'service address')
             i += 2
+        elif tok == '-q':
+            raise LVSError("option: '-q' is not an ipvsadm option; an SCTP service is "
+                           "--sctp-service ADDRESS:PORT, as ipvsadm-save writes it")
         elif tok in ('-6', '--ipv6'):
             opts['family'] = 'ipv6'
             i += 1
@@ -230,7 +238,7 @@ def _parse_rule_tokens(tokens):
         else:
             raise LVSError("option: %r is not supported here" % tok)
     if 'protocol' not in opts:
-        raise LVSError("service: needs -t, -u or -f")
+        raise LVSError("service: needs -t, -u, --sctp-service or -f")
     if opts.get('family') == 'ipv6' and opts['protocol'] != 'fwmark':
         opts.pop('family')   # ipvsadm accepts a redundant -6; the address says it
     if command == 'server' and 'server_address' not in opts:
@@ -241,7 +249,8 @@ def _parse_rule_tokens(tokens):
 def service_switch(svc):
     if svc['protocol'] == 'fwmark':
         return '-f %d%s' % (svc['fwmark'], ' -6' if svc['family'] == 'ipv6' else '')
-    return '-%s %s' % (svc['protocol'][0], _hostport(svc['family'], svc['address'], svc['port']))
+    return '%s %s' % (_SERVICE_SWITCH.get(svc['protocol'], _UNKNOWN_PROTOCOL_SWITCH),
+                      _hostport(svc['family'], svc['address'], svc['port']))
 
 
 def _hostport(family, address, port):
@@ -263,7 +272,8 @@ def render_service_lines(svc, thresholds=True):
     in rule format) writes them: -s, -p [-M], --pe, -o, -b on the -A line; -r, the
     forwarding switch, -w and the tunnel options on each -a line, real servers in the
     order ipvsadm sorts them.  THRESHOLDS adds -x/-y (which ipvsadm never writes) when
-    set, so the text can be fed back without losing them."""
+    set, and the flag-3 of an sh or mh service (which ipvsadm leaves unnamed), so the
+    text can be fed back without losing them."""
     switch = service_switch(svc)
     line = '-A %s -s %s' % (switch, svc['scheduler'])
     if svc['persistence_timeout']:
@@ -275,7 +285,7 @@ def render_service_lines(svc, thresholds=True):
     if svc['one_packet']:
         line += ' -o'
     if svc['scheduler_flags']:
-        line += ' -b %s' % ','.join(svc['scheduler_flags'])
+        line += ' -b %s' % ','.join(_written_sched_flags(svc, thresholds))
     lines = [line]
     for dest in ipvsadm_dest_order(svc.get('realservers', {}).values()):
         forwarding = dest['forwarding']
@@ -292,6 +302,17 @@ def render_service_lines(svc, thresholds=True):
                 dline += ' -y %d' % dest['lower_threshold']
         lines.append(dline)
     return lines
+
+
+def _written_sched_flags(svc, complete):
+    """The scheduler flags as ipvsadm -S writes them: sh and mh with their own names
+    only, so their flag-3 leaves a bare "-b " (which ipvsadm-restore cannot read back).
+    COMPLETE (with the thresholds) writes it too, so the text feeds back."""
+    own = SCHEDULER_SCHED_FLAGS.get(svc['scheduler'])
+    if own is None or complete:
+        return svc['scheduler_flags']
+    names = set(name for _bit, name in own)
+    return [name for name in svc['scheduler_flags'] if name in names]
 
 
 def _tun_switches(dest):
@@ -332,7 +353,6 @@ def render_save(services, thresholds=True):
 # numeric order and a Python sort gives the same result faster.
 
 _FAMILY_NUMBER = {'ipv4': socket.AF_INET, 'ipv6': socket.AF_INET6}
-_PROTOCOL_NUMBER = {'tcp': socket.IPPROTO_TCP, 'udp': socket.IPPROTO_UDP}
 
 
 def _address_words(family, address):
@@ -358,7 +378,7 @@ def _compare_words(a, b):
 def _service_fields(svc):
     if svc['protocol'] == 'fwmark':
         return (svc['fwmark'], _FAMILY_NUMBER[svc['family']], 0, (), 0)
-    return (0, _FAMILY_NUMBER[svc['family']], _PROTOCOL_NUMBER.get(svc['protocol'], 0),
+    return (0, _FAMILY_NUMBER[svc['family']], protocol_number(svc['protocol']),
             _address_words(svc['family'], svc['address']), svc['port'])
 
 

@@ -19,9 +19,9 @@ import socket
 import struct
 
 from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_model import (
-    CONN_F_FWD_MASK, FAMILIES, FAMILY_BY_NUMBER, FORWARDING, FORWARDING_BY_CODE, PROTOCOLS, PROTOCOL_BY_NUMBER,
-    SCHED_FLAG_BITS, SVC_F_MANAGED, SVC_F_ONEPACKET, SVC_F_PERSISTENT, TUN_CSUM, TUN_CSUM_BY_CODE, TUN_TYPES,
-    TUN_TYPE_BY_CODE, default_netmask, service_key,
+    CONN_F_FWD_MASK, FAMILIES, FAMILY_BY_NUMBER, FORWARDING, FORWARDING_BY_CODE, SVC_F_MANAGED, SVC_F_ONEPACKET,
+    SVC_F_PERSISTENT, TUN_CSUM, TUN_CSUM_BY_CODE, TUN_TYPES, TUN_TYPE_BY_CODE, default_netmask, protocol_name,
+    protocol_number, sched_flag_bits, sched_flag_names, service_key,
 )
 
 _NLMSG = struct.Struct('=IHHII')      # len, type, flags, seq, port
@@ -141,22 +141,24 @@ def netmask_from_wire(family, raw):
 
 
 def _service_flags(svc):
-    flags = 0
+    """The service's flags, sent under SVC_F_MANAGED: every bit but the kernel's own
+    HASHED, each one read back by service_from_wire, so a SET keeps what it does not change."""
+    flags = sched_flag_bits(svc['scheduler_flags'])
     if svc['persistence_timeout']:
         flags |= SVC_F_PERSISTENT
     if svc['one_packet']:
         flags |= SVC_F_ONEPACKET
-    for name in svc['scheduler_flags']:
-        flags |= SCHED_FLAG_BITS[name][1]
     return flags
 
 
 def encode_service_key(svc):
-    """The lookup key attributes, sent explicitly (fwmark services: family + mark only)."""
+    """The lookup key attributes, sent explicitly (fwmark services: family + mark only).
+    A protocol read back as proto<N> goes back as N, so such a service can be listed and
+    deleted."""
     attrs = nla(SVC_ATTR_AF, _U16.pack(FAMILIES[svc['family']]))
     if svc['protocol'] == 'fwmark':
         return attrs + nla(SVC_ATTR_FWMARK, _U32.pack(svc['fwmark']))
-    return (attrs + nla(SVC_ATTR_PROTOCOL, _U16.pack(PROTOCOLS[svc['protocol']]))
+    return (attrs + nla(SVC_ATTR_PROTOCOL, _U16.pack(protocol_number(svc['protocol'])))
             + nla(SVC_ATTR_ADDR, _address_bytes(svc['family'], svc['address']))
             + nla(SVC_ATTR_PORT, _BE16.pack(svc['port'])))
 
@@ -243,7 +245,7 @@ def service_from_wire(raw, with_stats=True):
         svc.update(protocol='fwmark', fwmark=fwmark, address=None, port=None)
     else:
         number = _U16.unpack_from(attrs[SVC_ATTR_PROTOCOL])[0]
-        svc.update(protocol=PROTOCOL_BY_NUMBER.get(number, 'proto%s' % number),
+        svc.update(protocol=protocol_name(number),
                    address=_address_text(family, attrs[SVC_ATTR_ADDR]),
                    port=_BE16.unpack_from(attrs[SVC_ATTR_PORT])[0], fwmark=None)
     persistent = bool(flags & SVC_F_PERSISTENT)
@@ -251,8 +253,7 @@ def service_from_wire(raw, with_stats=True):
     svc['persistence_netmask'] = (netmask_from_wire(family, _u32(attrs, SVC_ATTR_NETMASK))
                                   if persistent and SVC_ATTR_NETMASK in attrs else default_netmask(family))
     svc['one_packet'] = bool(flags & SVC_F_ONEPACKET)
-    svc['scheduler_flags'] = sorted(name for name, (sched, bit) in SCHED_FLAG_BITS.items()
-                                    if sched == scheduler and flags & bit)
+    svc['scheduler_flags'] = sched_flag_names(scheduler, flags)
     pe = attrs.get(SVC_ATTR_PE_NAME, b'').split(b'\0', 1)[0]
     svc['pe'] = pe.decode('ascii', 'replace') if pe else None
     if with_stats:

@@ -38,6 +38,8 @@ options:
       - C(ipvsadm-save) never writes thresholds, so by default RV(save) leaves them out
         and is exactly what C(ipvsadm -S -n) prints; with V(true) the text keeps them when
         fed back to M(lvs.cluster.ipvs_table) or C(ipvsadm-restore).
+      - With V(true) the third scheduler flag of an V(sh) or V(mh) service is written too, as
+        V(flag-3) (C(ipvsadm -S) writes a bare C(-b) for it, which C(ipvsadm-restore) cannot read).
     type: bool
     default: false
 seealso:
@@ -72,7 +74,11 @@ services:
   elements: dict
   contains:
     protocol:
-      description: V(tcp), V(udp) or V(fwmark).
+      description:
+        - V(tcp), V(udp), V(sctp) or V(fwmark).
+        - C(proto<N>) (for example V(proto253)) for a service of a protocol number the modules have no
+          name for (made by another netlink client or a newer kernel); RV(save) writes it as C(ipvsadm -S)
+          does, C(--xxx-service ADDRESS:PORT).
       type: str
     family:
       description: V(ipv4) or V(ipv6).
@@ -90,7 +96,8 @@ services:
       description: Scheduler name.
       type: str
     scheduler_flags:
-      description: Scheduler flags.
+      description: Scheduler flags, named as C(ipvsadm -S) names them for the scheduler (V(sh-port) for V(sh),
+        V(flag-2) for V(rr)); the third flag of V(sh) and V(mh) is V(flag-3).
       type: list
       elements: str
     persistence_timeout:
@@ -211,7 +218,8 @@ save:
     - The table exactly as C(ipvsadm -S -n) (C(ipvsadm-save -n), ipvsadm 1.31) prints it, byte
       for byte, so the two can be diffed; with O(save_thresholds=true) the real servers'
       thresholds are added as C(-x)/C(-y).
-    - Options in ipvsadm's order, for example C(-A -u 192.0.2.10:5060 -s rr -p 60 -M 255.255.255.0 --pe sip -o)
+    - Options in ipvsadm's order, for example C(-A -u 192.0.2.10:5060 -s rr -p 60 -M 255.255.255.0 --pe sip -o),
+      C(-A --sctp-service 192.0.2.20:3868 -s rr -b flag-1,flag-3)
       and C(-a -t 192.0.2.10:80 -r 198.51.100.21:80 -i -w 1 --tun-type gue --tun-port 6080 --tun-nocsum).
     - Services and real servers in ipvsadm's order (not the kernel's), by firewall mark, family,
       protocol, address and port, compared as ipvsadm does, which puts addresses more than half

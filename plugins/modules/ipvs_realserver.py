@@ -47,15 +47,15 @@ requirements:
   - the C(ip_vs) kernel module loaded on the target
 options:
   protocol:
-    description: Protocol of the service, V(tcp), V(udp) or V(fwmark).
+    description: Protocol of the service, V(tcp), V(udp), V(sctp) or V(fwmark).
     type: str
-    choices: [tcp, udp, fwmark]
+    choices: [tcp, udp, sctp, fwmark]
     default: tcp
   service_address:
-    description: Virtual IP address of the V(tcp)/V(udp) service.
+    description: Virtual IP address of the V(tcp)/V(udp)/V(sctp) service.
     type: str
   service_port:
-    description: Port of the V(tcp)/V(udp) service (V(0) for an all-ports persistent service).
+    description: Port of the V(tcp)/V(udp)/V(sctp) service (V(0) for an all-ports persistent service).
     type: int
   fwmark:
     description: Firewall mark of a O(protocol=fwmark) service.
@@ -258,8 +258,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.lvs.cluster.plugins.module_utils.base import LVSError
 from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_model import (
-    MAX_TIMEOUT, TUN_FIELDS, dest_key, format_service_key, normalize_realserver, normalize_service_key,
-    public_dest, service_key,
+    MAX_TIMEOUT, PROTOCOL_NAMES, TUN_FIELDS, dest_key, format_service_key, normalize_realserver,
+    normalize_service_key, public_dest, service_key,
 )
 from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_plan import plan_dest
 from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_rules import render_service_lines
@@ -289,7 +289,7 @@ def _service_option_names(msg):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            protocol=dict(type='str', default='tcp', choices=['tcp', 'udp', 'fwmark']),
+            protocol=dict(type='str', default='tcp', choices=list(PROTOCOL_NAMES) + ['fwmark']),
             service_address=dict(type='str'),
             service_port=dict(type='int'),
             fwmark=dict(type='int'),

@@ -43,19 +43,21 @@ requirements:
 options:
   protocol:
     description:
-      - V(tcp) or V(udp) virtual service on O(address) and O(port), or V(fwmark) for a
-        service selected by a firewall mark (O(fwmark)).
+      - V(tcp), V(udp) or V(sctp) virtual service on O(address) and O(port), or V(fwmark)
+        for a service selected by a firewall mark (O(fwmark)).
+      - V(sctp) needs the kernel's IPVS SCTP support (C(CONFIG_IP_VS_PROTO_SCTP), built into
+        Debian's and most distributions' kernels).
     type: str
-    choices: [tcp, udp, fwmark]
+    choices: [tcp, udp, sctp, fwmark]
     default: tcp
   address:
     description:
-      - Virtual IP address (IPv4 or IPv6) of a V(tcp) or V(udp) service.
+      - Virtual IP address (IPv4 or IPv6) of a V(tcp), V(udp) or V(sctp) service.
       - Not allowed with O(protocol=fwmark).
     type: str
   port:
     description:
-      - Port of a V(tcp) or V(udp) service, 0..65535.
+      - Port of a V(tcp), V(udp) or V(sctp) service, 0..65535.
       - V(0) means all ports and is only allowed for a persistent service
         (O(persistence_timeout) > 0), the classic persistent-client setup.
       - Not allowed with O(protocol=fwmark).
@@ -66,8 +68,8 @@ options:
     type: int
   family:
     description:
-      - Address family of a O(protocol=fwmark) service. For V(tcp)/V(udp) the address
-        decides; if given it must agree with O(address).
+      - Address family of a O(protocol=fwmark) service. For V(tcp)/V(udp)/V(sctp) the
+        address decides; if given it must agree with O(address).
     type: str
     choices: [ipv4, ipv6]
   scheduler:
@@ -79,11 +81,16 @@ options:
     default: wlc
   scheduler_flags:
     description:
-      - Scheduler flags (ipvsadm C(-b)). V(sh-fallback)/V(sh-port) only with
-        O(scheduler=sh), V(mh-fallback)/V(mh-port) only with O(scheduler=mh).
+      - Scheduler flags (ipvsadm C(-b)). V(flag-1), V(flag-2), V(flag-3) are the kernel's
+        three scheduler flag bits and go with any scheduler (a scheduler that gives a bit
+        no meaning stores it all the same). V(sh-fallback)/V(sh-port) are the first two bits
+        by their names for O(scheduler=sh), only with it; V(mh-fallback)/V(mh-port) the
+        same for O(scheduler=mh).
+      - Returned as C(ipvsadm -S) names them, so V(flag-1) given with O(scheduler=sh)
+        comes back as V(sh-fallback).
     type: list
     elements: str
-    choices: [mh-fallback, mh-port, sh-fallback, sh-port]
+    choices: [flag-1, flag-2, flag-3, mh-fallback, mh-port, sh-fallback, sh-port]
     default: []
   persistence_timeout:
     description:
@@ -101,7 +108,7 @@ options:
   one_packet:
     description:
       - One-packet scheduling (ipvsadm C(-o)), schedule every UDP datagram on its own.
-        Not for V(tcp) services.
+        Only for V(udp) and V(fwmark) services (the kernel applies it to UDP only).
     type: bool
     default: false
   pe:
@@ -110,7 +117,8 @@ options:
         (the same Call-ID) on one real server instead of grouping by client address; V(none)
         removes the engine.
       - Needs O(persistence_timeout), and O(protocol=udp) or O(protocol=fwmark); the engine
-        reads the Call-ID from UDP datagrams only.
+        reads the Call-ID from UDP datagrams only (with V(tcp) or V(sctp) the kernel would drop
+        every packet, so those are refused).
       - Left out, the service keeps the engine it has (none for a new one).
       - The kernel module C(ip_vs_pe_sip) must be available (the kernel loads it on demand
         where it can; otherwise C(modprobe ip_vs_pe_sip)).
@@ -219,6 +227,17 @@ EXAMPLES = r'''
     port: 53
     one_packet: true
 
+- name: An SCTP service (Diameter) whose round-robin scheduler carries a flag set by other tooling
+  lvs.cluster.ipvs_service:
+    protocol: sctp
+    address: 192.0.2.20
+    port: 3868
+    scheduler: rr
+    scheduler_flags: [flag-1]
+    realservers:
+      - {address: 10.0.0.21}
+      - {address: 10.0.0.22}
+
 - name: Real servers behind GUE and GRE tunnels
   lvs.cluster.ipvs_service:
     address: 192.0.2.10
@@ -241,7 +260,7 @@ service:
   type: dict
   contains:
     protocol:
-      description: V(tcp), V(udp) or V(fwmark).
+      description: V(tcp), V(udp), V(sctp) or V(fwmark).
       type: str
     family:
       description: V(ipv4) or V(ipv6).
@@ -259,7 +278,8 @@ service:
       description: Scheduler name.
       type: str
     scheduler_flags:
-      description: Scheduler flags.
+      description: Scheduler flags, named as C(ipvsadm -S) names them for the scheduler (V(sh-port) for V(sh),
+        V(flag-2) for V(rr)); the third flag of V(sh) and V(mh) is V(flag-3).
       type: list
       elements: str
     persistence_timeout:

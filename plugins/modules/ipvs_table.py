@@ -56,15 +56,15 @@ options:
     elements: dict
     suboptions:
       protocol:
-        description: V(tcp), V(udp) or V(fwmark).
+        description: V(tcp), V(udp), V(sctp) or V(fwmark).
         type: str
-        choices: [tcp, udp, fwmark]
+        choices: [tcp, udp, sctp, fwmark]
         default: tcp
       address:
-        description: Virtual IP address of a V(tcp)/V(udp) service.
+        description: Virtual IP address of a V(tcp)/V(udp)/V(sctp) service.
         type: str
       port:
-        description: Port of a V(tcp)/V(udp) service; V(0) (all ports) only with persistence.
+        description: Port of a V(tcp)/V(udp)/V(sctp) service; V(0) (all ports) only with persistence.
         type: int
       fwmark:
         description: Firewall mark of a V(fwmark) service.
@@ -79,10 +79,13 @@ options:
         choices: [rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, mh, fo, ovf, twos]
         default: wlc
       scheduler_flags:
-        description: Scheduler flags; V(sh-fallback)/V(sh-port) only with V(sh), V(mh-fallback)/V(mh-port) only with V(mh).
+        description:
+          - Scheduler flags (ipvsadm C(-b)); V(flag-1), V(flag-2), V(flag-3) with any scheduler,
+            V(sh-fallback)/V(sh-port) only with V(sh), V(mh-fallback)/V(mh-port) only with V(mh)
+            (see M(lvs.cluster.ipvs_service)).
         type: list
         elements: str
-        choices: [mh-fallback, mh-port, sh-fallback, sh-port]
+        choices: [flag-1, flag-2, flag-3, mh-fallback, mh-port, sh-fallback, sh-port]
         default: []
       persistence_timeout:
         description: Persistence timeout in seconds; V(0) = not persistent.
@@ -92,7 +95,7 @@ options:
         description: Persistence netmask (IPv4 dotted or prefix length, IPv6 prefix length).
         type: str
       one_packet:
-        description: One-packet scheduling (not for V(tcp)).
+        description: One-packet scheduling (V(udp) and V(fwmark) only).
         type: bool
         default: false
       pe:
@@ -151,14 +154,19 @@ options:
   rules:
     description:
       - The table as C(ipvsadm-save -n) / C(ipvsadm -S -n) text (C(-A) and C(-a) lines; C(#)
-        comments and blank lines are ignored). Also understands C(-x)/C(-y) thresholds,
+        comments and blank lines are ignored), with C(-t), C(-u), C(--sctp-service) or C(-f) services
+        and C(-b) scheduler flags as in O(services[].scheduler_flags). Also understands C(-x)/C(-y) thresholds,
         C(--pe sip) (a C(-A) line without it has no persistence engine) and
         the tunnel options C(--tun-type ipip|gue|gre), C(--tun-port N),
         C(--tun-nocsum|--tun-csum|--tun-remcsum).
       - Mutually exclusive with O(services).
     type: str
   purge:
-    description: Remove every service that is not declared.
+    description:
+      - Remove every service that is not declared.
+      - That includes a service whose protocol the modules have no name for (a kernel
+        service of protocol number N, listed as C(proto<N>) by M(lvs.cluster.ipvs_info));
+        it is removed by its number like any other.
     type: bool
     default: false
 seealso:

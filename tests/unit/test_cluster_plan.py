@@ -261,6 +261,9 @@ BAD = [
     bad('port-0-without-persistence', 'lvs_services[0].port', 'persistence_timeout',
         [web(port=0)]),
     bad('unknown-protocol', 'lvs_services[0].protocol', 'tcp, udp, fwmark',
+        [web(protocol='dccp')]),
+    # The IPVS modules take sctp; the cluster roles do not (yet), and say so.
+    bad('sctp-protocol', 'lvs_services[0].protocol', 'does not carry SCTP services',
         [web(protocol='sctp')]),
     bad('unknown-scheduler', 'lvs_services[0].scheduler', 'wlc',
         [web(scheduler='fastest')]),

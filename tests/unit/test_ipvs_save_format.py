@@ -57,7 +57,7 @@ def test_render_orders_like_ipvsadm():
     ("-A -t 192.0.2.1:99999 -s rr\n", 'port'),
     ("-A -t 192.0.2.300:80 -s rr\n", 'address'),
     ("-A -t 192.0.2.1:80 -s rr -Q\n", "option: '-Q'"),
-    ("-A -s rr\n", 'service: needs -t, -u or -f'),
+    ("-A -s rr\n", 'service: needs -t, -u, --sctp-service or -f'),
     ("-E -t 192.0.2.1:80 -s rr\n", 'command'),
     ("-C\n", 'command'),
     ("-a -t 192.0.2.1:80 -r 10.0.0.1 -g\n", 'no -A line'),

@@ -63,7 +63,7 @@ def test_ipv6_address_is_canonical_and_brackets_accepted():
     (dict(one_packet=True), 'one_packet'),
     (dict(family='ipv6'), 'family'),
     (dict(fwmark=3), 'fwmark'),
-    (dict(protocol='sctp'), 'protocol'),
+    (dict(protocol='dccp'), 'protocol'),
     (dict(protocol='fwmark', address=None, port=None), 'fwmark'),
     (dict(protocol='fwmark', fwmark=1, address=None), 'port'),
     (dict(protocol='fwmark', fwmark=1, port=None), 'address'),

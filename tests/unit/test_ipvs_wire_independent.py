@@ -51,8 +51,11 @@ STATS_BY_NAME = dict(connections='CONNS', packets_in='INPKTS', packets_out='OUTP
                      bytes_out='OUTBYTES', connections_per_second='CPS', packets_in_per_second='INPPS',
                      packets_out_per_second='OUTPPS', bytes_in_per_second='INBPS',
                      bytes_out_per_second='OUTBPS')
-# The scheduler flags as ipvsadm names them (-b), by kernel flag.
-SCHED_FLAG = {'sh-fallback': 'SCHED1', 'sh-port': 'SCHED2', 'mh-fallback': 'SCHED1', 'mh-port': 'SCHED2'}
+# The scheduler flags as ipvsadm names them (-b), by kernel flag (ipvsadm.c parse_sched_flags).
+SCHED_FLAG = {'sh-fallback': 'SCHED1', 'sh-port': 'SCHED2', 'mh-fallback': 'SCHED1', 'mh-port': 'SCHED2',
+              'flag-1': 'SCHED1', 'flag-2': 'SCHED2', 'flag-3': 'SCHED3'}
+# IPPROTO_* of the service protocols (netinet/in.h).
+IPPROTO = {'tcp': 6, 'udp': 17, 'sctp': 132}
 # What this layer owns in a service's flags (the kernel applies FLAGS under the mask).
 MANAGED_MASK = (IP_VS_SVC_F['PERSISTENT'] | IP_VS_SVC_F['ONEPACKET'] | IP_VS_SVC_F['SCHED1']
                 | IP_VS_SVC_F['SCHED2'] | IP_VS_SVC_F['SCHED3'])
@@ -115,7 +118,7 @@ def service(protocol='tcp', family='ipv4', address='192.0.2.100', port=80, fwmar
     if protocol == 'fwmark':
         address = port = None
     return dict(protocol=protocol, family=family, address=address, port=port, fwmark=fwmark,
-                scheduler=scheduler, scheduler_flags=sorted(scheduler_flags), persistence_timeout=timeout,
+                scheduler=scheduler, scheduler_flags=list(scheduler_flags), persistence_timeout=timeout,
                 persistence_netmask=netmask if netmask is not None else (128 if family == 'ipv6'
                                                                          else '255.255.255.255'),
                 one_packet=one_packet, realservers={})
@@ -128,8 +131,13 @@ def dest(address, port=80, forwarding='dr', weight=1, upper=0, lower=0, tun_type
 
 
 SERVICES = {
-    'tcp4-persistent-sh': service(scheduler='sh', scheduler_flags=['sh-port', 'sh-fallback'], timeout=600,
+    # flags in bit order, as they are read back
+    'tcp4-persistent-sh': service(scheduler='sh', scheduler_flags=['sh-fallback', 'sh-port'], timeout=600,
                                   netmask='255.255.255.0', port=443),
+    'sctp4-rr-flags': service('sctp', port=3868, scheduler='rr', scheduler_flags=['flag-1', 'flag-3']),
+    'sctp6-sh-all-flags': service('sctp', 'ipv6', '2001:db8::132', 0, scheduler='sh',
+                                  scheduler_flags=['sh-fallback', 'sh-port', 'flag-3'], timeout=30, netmask=56),
+    'fwmark4-wlc-flag2': service('fwmark', fwmark=9, scheduler='wlc', scheduler_flags=['flag-2']),
     'udp6-persistent-onepacket-mh': service('udp', 'ipv6', '2001:db8::100', 53, scheduler='mh',
                                             scheduler_flags=['mh-port'], timeout=60, netmask=64,
                                             one_packet=True),
@@ -149,6 +157,8 @@ DESTS = {   # (service, real server)
     'tun4-gre-csum': ('fwmark4-persistent', dest('198.51.100.23', 0, 'tun', 7, 30, 20, 'gre', 0, 'csum')),
     'tun6-gre-nocsum': ('fwmark6', dest('2001:db8::23', 0, 'tun', 1, 3, 1, 'gre', 0, 'nocsum')),
     'dr4-fwmark': ('fwmark4-persistent', dest('198.51.100.31', 0, 'dr', weight=4, upper=12, lower=11)),
+    'nat4-sctp': ('sctp4-rr-flags', dest('198.51.100.41', 3869, 'nat', weight=6)),
+    'tun6-sctp-gue': ('sctp6-sh-all-flags', dest('2001:db8::41', 0, 'tun', 2, 0, 0, 'gue', 6080, 'csum')),
 }
 
 
@@ -230,7 +240,7 @@ def test_the_hand_copied_numbers_are_the_installed_headers():
 # --- what the codec sends, as pyroute2 and the header read it --------------------------
 
 SERVICE_KEY_NAMES = {'tcp': ['AF', 'PROTOCOL', 'ADDR', 'PORT'], 'udp': ['AF', 'PROTOCOL', 'ADDR', 'PORT'],
-                     'fwmark': ['AF', 'FWMARK']}
+                     'sctp': ['AF', 'PROTOCOL', 'ADDR', 'PORT'], 'fwmark': ['AF', 'FWMARK']}
 SERVICE_SETTING_NAMES = ['SCHED_NAME', 'FLAGS', 'TIMEOUT', 'NETMASK']     # never PE_NAME
 DEST_KEY_NAMES = ['ADDR_FAMILY', 'ADDR', 'PORT']
 DEST_SETTING_NAMES = ['FWD_METHOD', 'WEIGHT', 'U_THRESH', 'L_THRESH', 'TUN_TYPE', 'TUN_PORT', 'TUN_FLAGS']
@@ -241,8 +251,7 @@ def check_service_key(nested, raw, svc):
     if svc['protocol'] == 'fwmark':
         assert nested.get_attr('IPVS_SVC_ATTR_FWMARK') == svc['fwmark']
     else:
-        number = socket.IPPROTO_TCP if svc['protocol'] == 'tcp' else socket.IPPROTO_UDP
-        assert nested.get_attr('IPVS_SVC_ATTR_PROTOCOL') == number
+        assert nested.get_attr('IPVS_SVC_ATTR_PROTOCOL') == IPPROTO[svc['protocol']]
         assert nested.get_attr('IPVS_SVC_ATTR_ADDR') == svc['address']
         assert nested.get_attr('IPVS_SVC_ATTR_PORT') == svc['port']
         assert raw[IPVS_SVC_ATTR['PORT']] == struct.pack('!H', svc['port'])
@@ -351,8 +360,7 @@ def dumped_service(svc, stats64=True, pe_name=None, kernel_addr=False):
     if svc['protocol'] == 'fwmark':
         attrs.append(('IPVS_SVC_ATTR_FWMARK', svc['fwmark']))
     else:
-        attrs.append(('IPVS_SVC_ATTR_PROTOCOL',
-                      socket.IPPROTO_TCP if svc['protocol'] == 'tcp' else socket.IPPROTO_UDP))
+        attrs.append(('IPVS_SVC_ATTR_PROTOCOL', IPPROTO[svc['protocol']]))
         if not kernel_addr:
             attrs.append(('IPVS_SVC_ATTR_ADDR', svc['address']))
         attrs.append(('IPVS_SVC_ATTR_PORT', svc['port']))
