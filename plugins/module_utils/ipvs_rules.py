@@ -77,7 +77,7 @@ def wanted_from_rules(text):
                           'forwarding': FORWARDING_BY_SWITCH[plain.group(4)],
                           'weight': check_int(int(plain.group(5)), 'weight', 0, MAX_WEIGHT),
                           'upper_threshold': 0, 'lower_threshold': 0}
-                _add_rule_dest(wanted[key], key, server)
+                _add_rule_dest(wanted[key], key, server, _plain_realserver(wanted[key], server))
                 continue
             # shlex is slow and ipvsadm-save never quotes: use it only when needed.
             tokens = shlex.split(line) if ('"' in line or "'" in line or '\\' in line) else line.split()
@@ -128,9 +128,27 @@ def wanted_from_rules(text):
     return list(wanted.values())
 
 
-def _add_rule_dest(svc, key, server):
-    """Validate SERVER (real-server options) as a real server of SVC (with KEY), add it."""
-    dest = normalize_realserver(server, svc, 'realserver ')
+def _plain_realserver(svc, server):
+    """The real server of a plain -a line (SERVER: its options), built directly when its
+    address is all there is left to check: the service's own port (as ipvsadm-save writes
+    it), no thresholds, no tunnel options.  None when anything else needs checking, so
+    that normalize_realserver does it and names the problem."""
+    service_port = 0 if svc['protocol'] == 'fwmark' else svc['port']
+    if server['port'] is not None and server['port'] != str(service_port):
+        return None
+    family, address = normalize_address(server['address'], 'realserver address')
+    if family != svc['family']:
+        return None
+    return {'address': address, 'port': service_port, 'forwarding': server['forwarding'],
+            'weight': server['weight'], 'upper_threshold': 0, 'lower_threshold': 0,
+            'tun_type': 'ipip', 'tun_port': 0, 'tun_csum': 'nocsum'}
+
+
+def _add_rule_dest(svc, key, server, dest=None):
+    """Validate SERVER (real-server options) as a real server of SVC (with KEY), add it.
+    DEST: SERVER already validated, if it was."""
+    if dest is None:
+        dest = normalize_realserver(server, svc, 'realserver ')
     dkey = dest_key(dest)
     if dkey in svc['realservers']:
         raise LVSError("realserver address: %s port %d is already a real server of %s"
