@@ -195,6 +195,7 @@ def run_playbook(ns, size):
         sys.exit('playbook failed (%s):\n%s\n%s' % (size.name, proc.stdout[-3000:], proc.stderr[-3000:]))
     return elapsed, json.loads(proc.stdout)['plays'][0]['tasks'][0]['hosts']['localhost']
 
+
 # The least any re-run that reads the live table pays: the same start-up, then every
 # netlink dump (the services, then each service's real servers) kept as bytes, with no
 # rules parsed, nothing decoded past the service keys, nothing planned.
