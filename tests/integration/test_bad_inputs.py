@@ -67,7 +67,7 @@ CASES = [
     (SVC, {'protocol': 'fwmark'}, 'fwmark'),
     (SVC, {'protocol': 'fwmark', 'fwmark': 0}, 'fwmark'),
     (SVC, dict(WEB, fwmark=5), 'fwmark'),
-    (SVC, dict(WEB, protocol='sctp'), 'protocol'),
+    (SVC, dict(WEB, protocol='dccp'), 'protocol'),
     (SVC, dict(WEB, one_packet=True), 'one_packet'),
     (SVC, dict(WEB, family='ipv6'), 'family'),
     (SVC, dict(WEB, realservers=[{'address': '2001:db8::2'}]), 'realservers[0].address'),   # v4/v6 mix
