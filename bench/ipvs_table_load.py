@@ -208,17 +208,12 @@ READ_FLOOR = (STARTUP + '\n'
               'session.close()')
 
 
-def run_read_floor(ns):
+def time_python(code, ns=None):
+    """Seconds of one `python3 -c CODE` seeing the checkout as the collection (in NS if given)."""
+    argv = [sys.executable, '-c', code]
     env = dict(os.environ, PYTHONPATH=tests.conftest.COLLECTIONS_ROOT)
     start = time.monotonic()
-    subprocess.run(in_ns(ns, [sys.executable, '-c', READ_FLOOR]), check=True, env=env)
-    return time.monotonic() - start
-
-
-def run_startup():
-    env = dict(os.environ, PYTHONPATH=tests.conftest.COLLECTIONS_ROOT)
-    start = time.monotonic()
-    subprocess.run([sys.executable, '-c', STARTUP], check=True, env=env)
+    subprocess.run(in_ns(ns, argv) if ns else argv, check=True, env=env)
     return time.monotonic() - start
 
 
@@ -250,7 +245,7 @@ def module_pair(spaces, size, check):
     rerun, second = run_module(ns, size)
     check.changed('module re-run', size, second, False)
     rerun_table = save(ns)
-    floor = run_read_floor(ns)
+    floor = time_python(READ_FLOOR, ns)
     spaces.remove(ns)
     return load, rerun, floor, loaded, rerun_table
 
@@ -265,7 +260,7 @@ def restore_once(spaces, size):
 
 def one_round(number, spaces, sizes, check, times):
     """Every measure once per size; odd rounds run the module before ipvsadm-restore."""
-    times['startup'].append(run_startup())
+    times['startup'].append(time_python(STARTUP))
     for size in sizes:
         if number % 2 == 0:
             restore, reference = restore_once(spaces, size)

@@ -35,7 +35,7 @@ MATCH_KEYS = ('protocol', 'address', 'ports')
 FORWARDINGS = ('nat', 'dr', 'tun')
 # The IPVS modules also take sctp; the cluster (keepalived checks, real-server setup,
 # packet marking) is written for these.
-PROTOCOLS = ('tcp', 'udp', 'fwmark')
+CLUSTER_PROTOCOLS = ('tcp', 'udp', 'fwmark')
 
 # Policy-routing table and rule priority a NAT real server's replies use (see realserver role).
 NAT_TABLE = 240
@@ -230,13 +230,13 @@ def plan_cluster(services, hostvars, groups, keepalived=None):
             errors.add(path + '.forwarding', '%r is not one of nat, dr, tun' % (forwarding,))
             continue
         protocol = svc.get('protocol') or 'tcp'
-        if protocol not in PROTOCOLS:
+        if protocol not in CLUSTER_PROTOCOLS:
             why = (': lvs_services does not carry SCTP services (the lvs.cluster.ipvs_* modules do)'
                    if protocol == 'sctp' else '')
-            errors.add(path + '.protocol', '%r is not one of %s%s' % (protocol, ', '.join(PROTOCOLS), why))
+            errors.add(path + '.protocol', '%r is not one of %s%s' % (protocol, ', '.join(CLUSTER_PROTOCOLS), why))
             continue
         match = None
-        if svc.get('protocol') == 'fwmark':
+        if protocol == 'fwmark':
             match = _check_match(svc, path, errors)
         elif 'match' in svc:
             errors.add(path + '.match', 'only a fwmark service has a match; set protocol: fwmark '

@@ -7,11 +7,11 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_model import (
-    FORWARDING_NAMES, PERSISTENCE_ENGINES, PROTOCOL_NAMES, SCHED_FLAG_NAMES, SCHEDULERS,
+    FORWARDING_NAMES, PERSISTENCE_ENGINES, SCHED_FLAG_NAMES, SCHEDULERS, SERVICE_PROTOCOLS,
 )
 
 SERVICE_KEY_ARGS = dict(
-    protocol=dict(type='str', default='tcp', choices=list(PROTOCOL_NAMES) + ['fwmark']),
+    protocol=dict(type='str', default='tcp', choices=list(SERVICE_PROTOCOLS)),
     address=dict(type='str'),
     port=dict(type='int'),
     fwmark=dict(type='int'),

@@ -96,7 +96,9 @@ TUN_FIELDS = ('tun_type', 'tun_port', 'tun_csum')
 # with another one (made by another netlink client) is protocol 'proto<N>': listed,
 # saved, deleted by its number, never declared.
 PROTOCOLS = {'tcp': 6, 'udp': 17, 'sctp': 132}
-PROTOCOL_NAMES = ('tcp', 'udp', 'sctp')
+PROTOCOL_NAMES = tuple(sorted(PROTOCOLS, key=PROTOCOLS.get))
+# What a service's protocol option takes: an address:port protocol, or fwmark.
+SERVICE_PROTOCOLS = PROTOCOL_NAMES + ('fwmark',)
 PROTOCOL_BY_NUMBER = dict((v, k) for k, v in PROTOCOLS.items())
 FAMILIES = {'ipv4': socket.AF_INET, 'ipv6': socket.AF_INET6}
 FAMILY_BY_NUMBER = dict((v, k) for k, v in FAMILIES.items())
@@ -214,8 +216,8 @@ def normalize_service_key(params, field_prefix=''):
     """
     p = field_prefix
     protocol = params.get('protocol') or 'tcp'
-    if protocol not in PROTOCOL_NAMES + ('fwmark',):
-        raise LVSError("%sprotocol: %r is not one of %s, fwmark" % (p, protocol, ', '.join(PROTOCOL_NAMES)))
+    if protocol not in SERVICE_PROTOCOLS:
+        raise LVSError("%sprotocol: %r is not one of %s" % (p, protocol, ', '.join(SERVICE_PROTOCOLS)))
     svc = {'protocol': protocol}
     family_opt = params.get('family')
     if family_opt is not None and family_opt not in FAMILIES:

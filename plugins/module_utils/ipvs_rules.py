@@ -18,7 +18,7 @@ import struct
 
 from ansible_collections.lvs.cluster.plugins.module_utils.base import LVSError
 from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_model import (
-    DEFAULT_PERSISTENCE, FORWARDING_BY_SWITCH, FORWARDING_SWITCH, MAX_TIMEOUT, MAX_U32, MAX_WEIGHT,
+    DEFAULT_PERSISTENCE, FAMILIES, FORWARDING_BY_SWITCH, FORWARDING_SWITCH, MAX_TIMEOUT, MAX_U32, MAX_WEIGHT,
     SCHEDULER_SCHED_FLAGS, TUN_CSUM_BY_SWITCH, TUN_CSUM_SWITCH, TUN_FIELDS, check_int, default_netmask,
     dest_key, format_hostport, format_service_key, normalize_address, normalize_realserver,
     normalize_service, protocol_number, service_key,
@@ -370,12 +370,9 @@ def render_save(services, thresholds=True):
 # ipvsadm's, byte for byte.  When no field spans 2**31 the comparator is the plain
 # numeric order and a Python sort gives the same result faster.
 
-_FAMILY_NUMBER = {'ipv4': socket.AF_INET, 'ipv6': socket.AF_INET6}
-
-
 def _address_words(family, address):
     """The address as libipvs compares it: host-order 32-bit words (one for IPv4)."""
-    raw = socket.inet_pton(_FAMILY_NUMBER[family], address)
+    raw = socket.inet_pton(FAMILIES[family], address)
     return struct.unpack('!%dI' % (len(raw) // 4), raw)
 
 
@@ -395,8 +392,8 @@ def _compare_words(a, b):
 
 def _service_fields(svc):
     if svc['protocol'] == 'fwmark':
-        return (svc['fwmark'], _FAMILY_NUMBER[svc['family']], 0, (), 0)
-    return (0, _FAMILY_NUMBER[svc['family']], protocol_number(svc['protocol']),
+        return (svc['fwmark'], FAMILIES[svc['family']], 0, (), 0)
+    return (0, FAMILIES[svc['family']], protocol_number(svc['protocol']),
             _address_words(svc['family'], svc['address']), svc['port'])
 
 

@@ -187,9 +187,10 @@ _DEST_SETTINGS = struct.Struct('=HHI HHI HHI HHI HHB3x HHH2x HHH2x')
 
 def encode_dest(svc, dest, settings=True):
     family = svc['family']
+    address = _address_bytes(family, dest['address'])
     attrs = _DEST_KEY[family].pack(
         _LEN_U16, DEST_ATTR_ADDR_FAMILY, FAMILIES[family],
-        _NLA.size + (4 if family == 'ipv4' else 16), DEST_ATTR_ADDR, _address_bytes(family, dest['address']),
+        _NLA.size + len(address), DEST_ATTR_ADDR, address,
         _LEN_U16, DEST_ATTR_PORT, socket.htons(dest['port']))
     if settings:
         # The tunnel attributes always: the kernel resets the ones a SET leaves out (a
@@ -239,6 +240,12 @@ def _decode_stats(raw):
     return stats
 
 
+def _stats_of(attrs, kind64, kind32):
+    """The statistics of a dumped entry: the 64-bit nest, else the 32-bit one (older kernels)."""
+    stats = attrs.get(kind64) or attrs.get(kind32)
+    return _decode_stats(stats) if stats else {}
+
+
 def _u32(attrs, kind):
     value = attrs.get(kind)
     return _U32.unpack_from(value)[0] if value else 0
@@ -268,8 +275,7 @@ def service_from_wire(raw, with_stats=True):
     pe = attrs.get(SVC_ATTR_PE_NAME, b'').split(b'\0', 1)[0]
     svc['pe'] = pe.decode('ascii', 'replace') if pe else None
     if with_stats:
-        stats = attrs.get(SVC_ATTR_STATS64) or attrs.get(SVC_ATTR_STATS)
-        svc['stats'] = _decode_stats(stats) if stats else {}
+        svc['stats'] = _stats_of(attrs, SVC_ATTR_STATS64, SVC_ATTR_STATS)
     svc['realservers'] = {}
     return svc
 
@@ -310,11 +316,6 @@ def dest_from_wire(raw, family, with_stats=True):
                 dest['stats'] = _stats_of(parse_nlas(raw, _DEST_FIXED.size), DEST_ATTR_STATS64, DEST_ATTR_STATS)
             return dest
     return _dest_from_attrs(parse_nlas(raw), family, with_stats)
-
-
-def _stats_of(attrs, kind64, kind32):
-    stats = attrs.get(kind64) or attrs.get(kind32)
-    return _decode_stats(stats) if stats else {}
 
 
 def _dest_from_attrs(attrs, family, with_stats):

@@ -258,7 +258,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.lvs.cluster.plugins.module_utils.base import LVSError
 from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_model import (
-    MAX_TIMEOUT, PROTOCOL_NAMES, TUN_FIELDS, dest_key, format_service_key, normalize_realserver,
+    MAX_TIMEOUT, SERVICE_PROTOCOLS, TUN_FIELDS, dest_key, format_service_key, normalize_realserver,
     normalize_service_key, public_dest, service_key,
 )
 from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_plan import plan_dest
@@ -289,7 +289,7 @@ def _service_option_names(msg):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            protocol=dict(type='str', default='tcp', choices=list(PROTOCOL_NAMES) + ['fwmark']),
+            protocol=dict(type='str', default='tcp', choices=list(SERVICE_PROTOCOLS)),
             service_address=dict(type='str'),
             service_port=dict(type='int'),
             fwmark=dict(type='int'),
