@@ -15,7 +15,12 @@ Commands (`lab` is a shell front end; `exec` never pays for a Python start):
   lab down [TOPOLOGY]        destroy the topology's hosts (default: every lab host)
   lab create NAME [--topology T] | stop NAME | start NAME | destroy NAME
   lab exec NAME CMD...       run CMD inside a host
-  lab inventory TOPOLOGY     Ansible inventory (YAML) for the topology's hosts
+  lab inventory TOPOLOGY [--connection ssh|lvs_lab]
+                             Ansible inventory (YAML) for the topology's hosts: over SSH
+                             from the host side (default), or lvs_lab (nsenter) in the guest
+
+From the host side (a lab session, tests/lab/session) the same commands go over SSH into
+the guest; a lab host is reached as SSH user NAME, whose login shell (lab-login) enters it.
   lab ls                     list hosts and their state
 """
 import hashlib
@@ -29,7 +34,8 @@ import sys
 import time
 
 STATE = "/run/lab/hosts"
-HERE = os.path.dirname(os.path.abspath(__file__))
+HERE = os.path.dirname(os.path.realpath(__file__))
+LOGIN_SHELL = os.path.join(HERE, "lab-login")
 TOPOLOGIES = os.path.join(os.path.dirname(HERE), "topologies")
 
 
@@ -132,9 +138,25 @@ def plumb(name, spec):
 
 # --- lifecycle ---------------------------------------------------------------------------
 
+def ensure_login(name):
+    """The guest account NAME (uid 0) whose login shell enters lab host NAME: how the host
+    side reaches it over SSH. Made once per guest boot, on the host's first create."""
+    import pwd
+    try:
+        shell = pwd.getpwnam(name).pw_shell
+    except KeyError:
+        with open("/etc/passwd", "a") as fh:
+            fh.write("%s:x:0:0:lab host %s:/root:%s\n" % (name, name, LOGIN_SHELL))
+        return
+    if shell != LOGIN_SHELL:
+        die("%r is an account of the guest already (shell %s): give the lab host another name"
+            % (name, shell))
+
+
 def create(name, spec):
     if os.path.exists(hdir(name)):
         die("lab host %r exists already (lab destroy %s first)" % (name, name))
+    ensure_login(name)
     d = hdir(name)
     for sub in ("upper", "work", "root"):
         os.makedirs(os.path.join(d, sub))
@@ -146,7 +168,6 @@ def create(name, spec):
         os.makedirs(www)
         with open(os.path.join(www, "index.html"), "w") as fh:
             fh.write(name + "\n")
-    start(name)
 
 
 def web_ports(spec):
@@ -157,19 +178,29 @@ def web_ports(spec):
 
 
 def start(name):
+    wait_booted(name, power_on(name))
+
+
+def power_on(name):
+    """Plumb the host and start its init; wait_booted() waits for it. Several hosts boot
+    side by side this way (lab up)."""
     spec = read_spec(name)
     if leader_pid(name):
         die("lab host %r is running already" % name)
     plumb(name, spec)
     d = hdir(name)
     with open(os.path.join(d, "boot.log"), "w") as log:  # the child keeps its own copy
-        proc = subprocess.Popen(
+        return subprocess.Popen(
             # nsenter --net enters the plumbed namespace (unshare --net=FILE would create a new
             # one and bind it over FILE); unshare then gives the host its other namespaces.
             ["nsenter", "--net=/run/netns/" + netns(name), "--",
              "unshare", "--mount", "--uts", "--ipc", "--pid", "--fork", "--propagation", "private",
              os.path.join(HERE, "lab-host-init"), name, d, web_ports(spec)],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def wait_booted(name, proc):
+    d = hdir(name)
     # unshare --fork: the host's PID 1 is unshare's child; find it and wait for boot.
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -227,8 +258,12 @@ def hosts():
 
 
 def up(topo):
+    """Every host of the topology, booted side by side (as a rack powers on)."""
     for name, host in topo["hosts"].items():
         create(name, dict(host, topology=topo["_path"]))
+    booting = [(name, power_on(name)) for name in topo["hosts"]]
+    for name, proc in booting:
+        wait_booted(name, proc)
 
 
 def down(topo=None):
@@ -242,12 +277,20 @@ def down(topo=None):
                 sh("ip", "link", "del", seg, check=False)
 
 
-def inventory(topo):
+def inventory(topo, connection="ssh"):
+    """How Ansible reaches the topology's hosts: over SSH into the guest as user NAME (the
+    host side; the session's ssh config names lab-guest), or with nsenter in the guest."""
     import yaml
-    inv = {"all": {"hosts": {}, "vars": {"ansible_connection": "lvs_lab",
-                                         "ansible_python_interpreter": "/usr/bin/python3"}}}
-    for name in topo["hosts"]:
-        inv["all"]["hosts"][name] = {}
+    if connection == "ssh":
+        common = {"ansible_connection": "ssh", "ansible_host": "lab-guest"}
+        per_host = dict((name, {"ansible_user": name}) for name in topo["hosts"])
+    elif connection == "lvs_lab":
+        common = {"ansible_connection": "lvs_lab"}
+        per_host = dict((name, {}) for name in topo["hosts"])
+    else:
+        die("lab inventory: --connection is ssh or lvs_lab, not %r" % connection)
+    common["ansible_python_interpreter"] = "/usr/bin/python3"
+    inv = {"all": {"hosts": per_host, "vars": common}}
     return yaml.safe_dump(inv, default_flow_style=False)
 
 
@@ -267,12 +310,14 @@ def main(argv):
             topo = load_topology(args[args.index("--topology") + 1])
             spec = dict(topo["hosts"][args[0]], topology=topo["_path"])
         create(args[0], spec)
+        start(args[0])
     elif cmd in ("stop", "start", "destroy"):
         {"stop": stop, "start": start, "destroy": destroy}[cmd](args[0])
     elif cmd == "exec":
         exec_in(args[0], args[1:])
     elif cmd == "inventory":
-        sys.stdout.write(inventory(load_topology(args[0])))
+        connection = args[args.index("--connection") + 1] if "--connection" in args else "ssh"
+        sys.stdout.write(inventory(load_topology(args[0]), connection))
     elif cmd == "ls":
         for name in hosts():
             print("%-12s %s" % (name, "running" if leader_pid(name) else "stopped"))

@@ -1,8 +1,8 @@
-"""tests/lab/guest-files: the command and the LVS_*/CI environment reach the lab guest as they
+"""tests/lab/guest-cmd: the command and the LVS_*/CI environment reach the lab guest as they
 were on the host, whatever they hold.
 
-The guest reads them the way tests/lab/guest-init does (`. /lab-out/env`, then
-`sh /lab-out/cmd`) with the guest's /bin/sh, dash; here with every POSIX sh found.
+tests/lab/run sends guest-cmd's line over SSH; the guest's sshd runs it as `SHELL -c LINE`
+(root's shell); here with every POSIX sh found.
 """
 import json
 import os
@@ -13,7 +13,7 @@ import sys
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
-GUEST_FILES = os.path.join(REPO, "tests", "lab", "guest-files")
+GUEST_CMD = os.path.join(REPO, "tests", "lab", "guest-cmd")
 
 AWKWARD = [
     "it's", "'", "''", "a'b'c", "$HOME", "${HOME}", "`id`", "$(id)", "back\\slash", "\\'",
@@ -28,41 +28,34 @@ PROBE = ("import json, os, sys; print(json.dumps([sys.argv[1:], "
          "{k: v for k, v in os.environ.items() if k.startswith('LVS_') or k == 'CI'}]))")
 
 
-def write(tmp_path, env, argv):
-    out = tmp_path / "out"
-    out.mkdir()
-    subprocess.run(["bash", GUEST_FILES, str(out)] + argv, env=env, check=True)
-    return out
+def line(env, argv):
+    return subprocess.run(["bash", GUEST_CMD] + argv, env=env, check=True,
+                          stdout=subprocess.PIPE).stdout.decode("utf-8")
 
 
-def in_guest(shell, out):
-    """What the guest's init does with the two files."""
-    script = '[ -f "$1/env" ] && . "$1/env"\nsh "$1/cmd"\n'
+def in_guest(shell, command_line):
+    """What the guest's sshd does with the line (its `cd /repo` made a no-op here)."""
     clean = {"PATH": os.environ["PATH"], "LANG": "C.UTF-8"}
-    run = subprocess.run([shell, "-c", script, "guest-init", str(out)], env=clean,
+    run = subprocess.run([shell, "-c", "cd() { :; }\n" + command_line], env=clean,
                          stdout=subprocess.PIPE, check=True)
     return json.loads(run.stdout.decode("utf-8"))
 
 
 @pytest.mark.parametrize("shell", SHELLS)
-def test_awkward_values_and_arguments_arrive_unchanged(tmp_path, shell):
+def test_awkward_values_and_arguments_arrive_unchanged(shell):
     env = {"PATH": os.environ["PATH"], "CI": "true", "OTHER": "not passed",
-           "LVS_LAB_CACHE": "/host/only", "LVS_LAB_MEM": "1", "LVS_LAB_SMP": "1", "LVS_LAB_ACCEL": "tcg",
+           "LVS_LAB_SSH_CONFIG": "/host/ssh_config", "LVS_LAB_CACHE": "/host/only", "LVS_LAB_MEM": "1", "LVS_LAB_SMP": "1", "LVS_LAB_ACCEL": "tcg",
            "LVS_LAB_TIMEOUT": "3000", "LVS_SANITY_ARGS": "--test pep8 --python '3.11'", "CIX": "no"}
     for i, value in enumerate(AWKWARD):
         env["LVS_X%d" % i] = value
     argv = [sys.executable, "-c", PROBE] + AWKWARD
-    out = write(tmp_path, env, argv)
-
-    args, seen = in_guest(shell, out)
+    args, seen = in_guest(shell, line(env, argv))
     assert args == AWKWARD
     expected = dict((k, v) for k, v in env.items()
                     if (k.startswith("LVS_") or k == "CI")
-                    and k not in ("LVS_LAB_CACHE", "LVS_LAB_MEM", "LVS_LAB_SMP", "LVS_LAB_ACCEL"))
+                    and k not in ("LVS_LAB_SSH_CONFIG", "LVS_LAB_CACHE", "LVS_LAB_MEM", "LVS_LAB_SMP", "LVS_LAB_ACCEL"))
     assert seen == expected
 
 
-def test_nothing_to_pass_writes_an_empty_env(tmp_path):
-    out = write(tmp_path, {"PATH": os.environ["PATH"]}, ["true"])
-    assert (out / "env").read_text() == ""
-    assert (out / "cmd").read_text() == "'true'\n"
+def test_nothing_to_pass_is_only_the_command_at_the_repo():
+    assert line({"PATH": os.environ["PATH"]}, ["true"]) == "cd /repo && exec 'true'\n"
