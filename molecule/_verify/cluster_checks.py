@@ -2,7 +2,8 @@
 
 Every check asks an independent oracle on the hosts themselves: curl from the client,
 ipvsadm -S -n, ip, /proc/sys, nft; never the collection's own code. Hosts are reached
-through testinfra: the lab's backend (lab exec) or podman's (LVS_MOLECULE_HOSTS=podman).
+through testinfra: the lab's backend (lab exec: SSH into the guest as the lab host's own
+user, tests/lab/bin/lab) or podman's (LVS_MOLECULE_HOSTS=podman).
 """
 import collections
 import json
@@ -36,6 +37,14 @@ done
 find /etc/lvs-cluster /etc/keepalived /etc/sysctl.d /etc/init.d/lvs-cluster /etc/systemd/system/lvs-cluster.service \
     /etc/rc2.d -maxdepth 1 \( -type f -o -type l \) 2>/dev/null | sort | xargs -r md5sum 2>&1
 '''
+
+
+def guest(command):
+    """COMMAND's output from the lab guest itself (outside every lab host), e.g. `ip -n`
+    across several hosts' namespaces in one call: over SSH from the host side."""
+    ssh_config = os.environ.get('LVS_LAB_SSH_CONFIG')
+    argv = ['ssh', '-F', ssh_config, 'lab-guest', command] if ssh_config else ['sh', '-c', command]
+    return subprocess.run(argv, capture_output=True, text=True, check=True).stdout
 
 
 def host(name):
