@@ -25,6 +25,17 @@ from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_plan import build
 from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_rules import render_save
 
 GROUPS = {'director': 'lvs_directors', 'realserver': 'lvs_realservers', 'router': 'lvs_routers'}
+# Where every role keeps its generated files (lvs_conf_dir; lvs_plan.conf_dir).
+DEFAULT_CONF_DIR = '/etc/lvs-cluster'
+# Role settings named with their role's prefix; the older lvs_ names work until 0.2.0.
+DEPRECATED_VARS = (
+    ('lvs_director_expire_nodest_conn', 'director_expire_nodest_conn'),
+    ('lvs_director_expire_quiescent_template', 'director_expire_quiescent_template'),
+    ('lvs_director_conntrack', 'director_conntrack'),
+    ('lvs_director_sloppy_tcp', 'director_sloppy_tcp'),
+    ('lvs_director_sysctls', 'director_sysctls'),
+    ('lvs_realserver_sysctl_file', 'realserver_sysctl_file'),
+)
 
 SERVICE_KEYS = ('name', 'protocol', 'address', 'port', 'fwmark', 'match', 'scheduler',
                 'scheduler_flags', 'persistence_timeout', 'persistence_netmask', 'one_packet',
