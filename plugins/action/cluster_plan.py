@@ -54,8 +54,16 @@ class ActionModule(ActionBase):
         if problems:
             result['failed'] = True
             result['problems'] = problems
-            result['msg'] = ('The cluster description has %d problem(s); no host was changed:\n%s'
-                             % (len(problems), '\n'.join('  - ' + p for p in problems)))
+            # Every host of the play fails; one of them (the first by name) lists the
+            # problems, the others point to it, so a list is printed once, not per host.
+            active = task_vars.get('ansible_play_hosts') or [me]
+            reporter = min(active) if me in active else me
+            if me == reporter:
+                result['msg'] = ('The cluster description has %d problem(s); no host was changed:\n%s'
+                                 % (len(problems), '\n'.join('  - ' + p for p in problems)))
+            else:
+                result['msg'] = ('The cluster description has %d problem(s); no host was changed: '
+                                 'listed under %s' % (len(problems), reporter))
             return result
         for old, new in DEPRECATED_VARS:
             if old in task_vars:

@@ -15,6 +15,7 @@ from test_cluster_plan import load_inventory
 def run_plan(name, me, **extra):
     """Run the action for host ME of example inventory NAME; EXTRA are more task vars."""
     services, hostvars, groups = load_inventory(name)
+    services = extra.pop('lvs_services', services)
     for host in hostvars:
         hostvars[host]['lvs_services'] = services
     task = Task()
@@ -49,3 +50,17 @@ def test_no_deprecation_for_the_new_names():
     with mock.patch.object(cluster_plan.display, 'deprecated') as deprecated:
         run_plan('dr', 'director', director_conntrack=1)
     deprecated.assert_not_called()
+
+
+def test_plan_problems_are_listed_once_by_the_first_host():
+    hosts = ['director', 'rs1', 'rs2']
+    bad = {'lvs_services': [{'address': '192.0.2.100', 'port': 'http'}]}
+    results = dict((me, run_plan('dr', me, ansible_play_hosts=hosts, **bad)) for me in hosts)
+    assert all(r['failed'] for r in results.values())
+    listed = [me for me, r in results.items() if 'lvs_services[0].port' in r['msg']]
+    assert listed == ['director']
+    assert results['director']['msg'].startswith('The cluster description has ')
+    for me in ('rs1', 'rs2'):
+        assert results[me]['msg'].endswith('no host was changed: listed under director')
+        # The problems stay in every host's result (callbacks, -v).
+        assert results[me]['problems'] == results['director']['problems']
