@@ -2,7 +2,7 @@
 
 ansible-test downloads get-pip.py from a CI file host that our machines cannot reach
 (only the package registries are reachable) and caches it as
-~/.ansible/test/cache/get_pip_<version>.py; tests/sanity puts this file there instead.
+~/.ansible/test/cache/get_pip_<version>.py; tests/ansible-sanity puts this file there instead.
 It does what get-pip does, from the registry: bootstrap pip with ensurepip, then install
 the pip version (and any other requirement) ansible-test passes on the command line.
 """

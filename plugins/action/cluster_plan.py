@@ -6,10 +6,13 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
 
 from ansible_collections.lvs.cluster.plugins.module_utils.cluster import (
-    GROUPS, ClusterError, plan_cluster,
+    DEFAULT_CONF_DIR, DEPRECATED_VARS, GROUPS, ClusterError, plan_cluster,
 )
+
+display = Display()
 
 HOST_VARS = ('lvs_address', 'lvs_vip_interface', 'lvs_interface', 'lvs_vrrp_priority')
 # Cluster-wide variables: every host must see the same value (group_vars/all).
@@ -51,9 +54,23 @@ class ActionModule(ActionBase):
         if problems:
             result['failed'] = True
             result['problems'] = problems
-            result['msg'] = ('The cluster description has %d problem(s); no host was changed:\n%s'
-                             % (len(problems), '\n'.join('  - ' + p for p in problems)))
+            # Every host of the play fails; one of them (the first by name) lists the
+            # problems, the others point to it, so a list is printed once, not per host.
+            active = task_vars.get('ansible_play_hosts') or [me]
+            reporter = min(active) if me in active else me
+            if me == reporter:
+                result['msg'] = ('The cluster description has %d problem(s); no host was changed:\n%s'
+                                 % (len(problems), '\n'.join('  - ' + p for p in problems)))
+            else:
+                result['msg'] = ('The cluster description has %d problem(s); no host was changed: '
+                                 'listed under %s' % (len(problems), reporter))
             return result
+        for old, new in DEPRECATED_VARS:
+            if old in task_vars:
+                display.deprecated('%s is renamed %s; the old name stops working in 0.2.0'
+                                   % (old, new), version='0.2.0', collection_name='lvs.cluster')
+        plan = dict(plans.get(me, {'roles': []}))
+        plan['conf_dir'] = task_vars.get('lvs_conf_dir') or DEFAULT_CONF_DIR
         result['changed'] = False
-        result['ansible_facts'] = {'lvs_plan': plans.get(me, {'roles': []})}
+        result['ansible_facts'] = {'lvs_plan': plan}
         return result

@@ -19,12 +19,23 @@ import re
 from ansible_collections.lvs.cluster.plugins.module_utils import keepalived as ka
 from ansible_collections.lvs.cluster.plugins.module_utils.base import LVSError
 from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_model import (
-    format_service_key, normalize_address, service_key,
+    dest_key, format_service_key, normalize_address, normalize_realserver, service_key,
 )
 from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_plan import build_wanted_service
 from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_rules import render_save
 
 GROUPS = {'director': 'lvs_directors', 'realserver': 'lvs_realservers', 'router': 'lvs_routers'}
+# Where every role keeps its generated files (lvs_conf_dir; lvs_plan.conf_dir).
+DEFAULT_CONF_DIR = '/etc/lvs-cluster'
+# Role settings named with their role's prefix; the older lvs_ names work until 0.2.0.
+DEPRECATED_VARS = (
+    ('lvs_director_expire_nodest_conn', 'director_expire_nodest_conn'),
+    ('lvs_director_expire_quiescent_template', 'director_expire_quiescent_template'),
+    ('lvs_director_conntrack', 'director_conntrack'),
+    ('lvs_director_sloppy_tcp', 'director_sloppy_tcp'),
+    ('lvs_director_sysctls', 'director_sysctls'),
+    ('lvs_realserver_sysctl_file', 'realserver_sysctl_file'),
+)
 
 SERVICE_KEYS = ('name', 'protocol', 'address', 'port', 'fwmark', 'match', 'scheduler',
                 'scheduler_flags', 'persistence_timeout', 'persistence_netmask', 'one_packet',
@@ -225,20 +236,23 @@ def plan_cluster(services, hostvars, groups, keepalived=None):
             errors.add(path, 'each service is a mapping (protocol, address, port, realservers...)')
             continue
         _unknown_keys(svc, SERVICE_KEYS, path, errors)
+        # Every problem of the service is listed: a broken part is reported and the
+        # independent parts are still checked; a broken service is then left out.
+        broken = False
         forwarding = svc.get('forwarding') or 'dr'
         if forwarding not in FORWARDINGS:
             errors.add(path + '.forwarding', '%r is not one of nat, dr, tun' % (forwarding,))
-            continue
+            broken, forwarding = True, 'dr'   # the real servers are checked as for dr
         protocol = svc.get('protocol') or 'tcp'
         if protocol not in CLUSTER_PROTOCOLS:
             why = (': lvs_services does not carry SCTP services (the lvs.cluster.ipvs_* modules do)'
                    if protocol == 'sctp' else '')
             errors.add(path + '.protocol', '%r is not one of %s%s' % (protocol, ', '.join(CLUSTER_PROTOCOLS), why))
-            continue
+            broken, protocol = True, None
         match = None
         if protocol == 'fwmark':
             match = _check_match(svc, path, errors)
-        elif 'match' in svc:
+        elif 'match' in svc and protocol is not None:
             errors.add(path + '.match', 'only a fwmark service has a match; set protocol: fwmark '
                        'and fwmark: N, or remove match')
         servers = svc.get('realservers')
@@ -246,14 +260,14 @@ def plan_cluster(services, hostvars, groups, keepalived=None):
             servers = []
         if not isinstance(servers, list):
             errors.add(path + '.realservers', 'must be a list of real servers')
-            continue
+            broken, servers = True, []
         resolved = []
         for rindex, server in enumerate(servers):
             rpath = '%s.realservers[%d]' % (path, rindex)
             resolved.append(_resolve_server(server, rpath, hosts, errors))
-        if any(r is None for r in resolved):
-            continue
-        entry = _module_entry(svc, forwarding, [r['entry'] for r in resolved])
+        if protocol is None:
+            continue    # the IPVS checks below need a protocol the cluster carries
+        entry = _module_entry(svc, forwarding, [])
         if match is not None:
             entry['family'] = match['family']
         try:
@@ -262,9 +276,28 @@ def plan_cluster(services, hostvars, groups, keepalived=None):
             # The IPVS validation names the field already (lvs_services[i].x: problem).
             errors.items.append(str(exc))
             continue
-        # realservers keeps the listed order (a duplicate was refused above).
-        for res, dest in zip(resolved, wanted['realservers'].values()):
-            res['dest'] = dest
+        # Each real server on its own (as build_wanted_service would, without stopping at
+        # the first); realservers keeps the listed order.
+        for rindex, res in enumerate(resolved):
+            if res is None:
+                broken = True
+                continue
+            server = dict(res['entry'], forwarding=res['entry'].get('forwarding') or forwarding)
+            rprefix = '%s.realservers[%d].' % (path, rindex)
+            try:
+                dest = normalize_realserver(server, wanted, rprefix)
+            except LVSError as exc:
+                errors.items.append(str(exc))
+                broken = True
+                continue
+            if dest_key(dest) in wanted['realservers']:
+                errors.items.append('%saddress: %s port %d is listed twice'
+                                    % (rprefix, dest['address'], dest['port']))
+                broken = True
+                continue
+            wanted['realservers'][dest_key(dest)] = res['dest'] = dest
+        if broken:
+            continue
         key = service_key(wanted)
         if key in seen_keys:
             errors.add(path, '%s is also lvs_services[%d]; one entry per service'

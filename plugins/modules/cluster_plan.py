@@ -58,6 +58,10 @@ ansible_facts:
           type: list
           elements: str
           returned: always
+        conf_dir:
+          description: Where the roles keep their generated files, C(lvs_conf_dir) (default V(/etc/lvs-cluster)).
+          type: str
+          returned: always
         director:
           description: VIPs, IPVS rules (ipvsadm-save text), kernel modules, NAT and fwmark needs; in
             keepalived mode, RV(ansible_facts.lvs_plan.director.keepalived) holds what keepalived.conf says (VRRP instance, virtual servers)

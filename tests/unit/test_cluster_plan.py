@@ -437,6 +437,33 @@ def test_every_problem_is_reported_at_once():
         assert path in paths, '%s missing from %r' % (path, info.value.errors)
 
 
+def test_every_problem_of_one_service_is_listed():
+    """Not only the first per service: each broken part, and every real server's."""
+    services = [
+        web(forwarding='ipip', realservers=[{'host': 'nohost'}, {'host': 'rs1', 'port': 'http'},
+                                            {'host': 'rs2', 'weight': -1}]),
+        web(port=81, protocol='sctp', realservers=[{'host': 'rs1'}, {'hots': 'rs2'}]),
+        web(port=82, scheduler='nope', realservers=[{'host': 'nohost'}]),
+        web(port=83, realservers={'host': 'rs1'}, scheduler='nope'),
+    ]
+    with pytest.raises(ClusterError) as info:
+        plan_cluster(*describe(services, {}, {}))
+    paths = sorted(e.split(': ', 1)[0] for e in info.value.errors)
+    assert paths == [
+        'lvs_services[0].forwarding',
+        'lvs_services[0].realservers[0].host',
+        'lvs_services[0].realservers[1].port',
+        'lvs_services[0].realservers[2].weight',
+        'lvs_services[1].protocol',
+        'lvs_services[1].realservers[1]',
+        'lvs_services[1].realservers[1].hots',
+        'lvs_services[2].realservers[0].host',
+        'lvs_services[2].scheduler',
+        'lvs_services[3].realservers',
+        'lvs_services[3].scheduler',
+    ], info.value.errors
+
+
 # ---------------------------------------------------------------------------
 # Gaps found while writing these tests, fixed since: kept as regression tests.
 # ---------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import os
 import subprocess
 
 import jinja2
+import jinja2.nativetypes
 import pytest
 import yaml
 
@@ -20,14 +21,21 @@ TEMPLATES = os.path.join(ROLES, 'common', 'templates')
 def render(name, plan, **extra):
     with open(os.path.join(TEMPLATES, name)) as handle:
         source = handle.read()
-    variables = {'lvs_plan': plan, 'lvs_conf_dir': '/etc/lvs-cluster', 'inventory_hostname': 'h'}
-    for role in ('director', 'router'):
-        with open(os.path.join(ROLES, role, 'defaults', 'main.yml')) as handle:
-            variables.update(yaml.safe_load(handle) or {})
+    # The action plugin adds conf_dir (lvs_conf_dir or its default) to the planner's plan.
+    variables = {'lvs_plan': dict(plan, conf_dir='/etc/lvs-cluster'), 'inventory_hostname': 'h'}
     variables.update(extra)
     # The template module's Jinja settings (trim_blocks); these templates use only
     # Jinja's own filters, so plain Jinja renders them as Ansible does.
     env = jinja2.Environment(trim_blocks=True, undefined=jinja2.StrictUndefined)
+    # Role defaults are templates over the deprecated names (undefined unless EXTRA sets
+    # them); Ansible renders them lazily, native types kept: do the same here.
+    native = jinja2.nativetypes.NativeEnvironment()
+    for role in ('director', 'realserver'):
+        with open(os.path.join(ROLES, role, 'defaults', 'main.yml')) as handle:
+            for key, value in (yaml.safe_load(handle) or {}).items():
+                if key not in extra:
+                    variables[key] = (native.from_string(value).render(extra)
+                                      if isinstance(value, str) else value)
     return env.from_string(source).render(variables)
 
 
@@ -73,6 +81,18 @@ def test_director_sysctls_forward_only_for_nat():
     assert 'ip_forward' not in dr
     assert 'net.ipv4.vs.expire_nodest_conn = 1' in dr
     assert 'net.ipv4.vs.expire_quiescent_template = 1' in dr
+
+
+@pytest.mark.parametrize('extra, line', [
+    ({}, 'net.ipv4.vs.conntrack = 0'),
+    ({'director_conntrack': 1}, 'net.ipv4.vs.conntrack = 1'),
+    # The deprecated name (until 0.2.0) still sets it.
+    ({'lvs_director_conntrack': 1}, 'net.ipv4.vs.conntrack = 1'),
+    ({'lvs_director_sysctls': {'net.core.somaxconn': 4096}}, 'net.core.somaxconn = 4096'),
+    ({'director_sysctls': {'net.core.somaxconn': 4096}}, 'net.core.somaxconn = 4096'),
+])
+def test_director_sysctl_settings_by_new_and_deprecated_names(extra, line):
+    assert line in render('director-sysctl.conf.j2', plan_of('dr')['director'], **extra).splitlines()
 
 
 def test_router_sysctls_loose_rp_filter_for_tun():

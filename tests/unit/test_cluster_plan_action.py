@@ -1,0 +1,66 @@
+"""The cluster_plan action plugin (controller side): what it reads from the host's
+variables and what it puts in the lvs_plan fact, on top of plan_cluster."""
+from unittest import mock
+
+import pytest
+
+from ansible.playbook.task import Task
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.lvs.cluster.plugins.action import cluster_plan
+
+from test_cluster_plan import load_inventory
+
+
+def run_plan(name, me, **extra):
+    """Run the action for host ME of example inventory NAME; EXTRA are more task vars."""
+    services, hostvars, groups = load_inventory(name)
+    services = extra.pop('lvs_services', services)
+    for host in hostvars:
+        hostvars[host]['lvs_services'] = services
+    task = Task()
+    task.args = {}
+    action = cluster_plan.ActionModule(task, mock.MagicMock(), mock.MagicMock(),
+                                       loader=None, templar=None, shared_loader_obj=None)
+    task_vars = dict(hostvars[me], hostvars=hostvars, groups=groups, inventory_hostname=me,
+                     lvs_services=services, **extra)
+    with mock.patch.object(ActionBase, 'run', return_value={}):
+        return action.run(task_vars=task_vars)
+
+
+def test_conf_dir_defaults_in_the_plan():
+    assert run_plan('dr', 'director')['ansible_facts']['lvs_plan']['conf_dir'] == '/etc/lvs-cluster'
+
+
+def test_conf_dir_from_lvs_conf_dir():
+    result = run_plan('dr', 'rs1', lvs_conf_dir='/srv/lvs')
+    assert result['ansible_facts']['lvs_plan']['conf_dir'] == '/srv/lvs'
+
+
+@pytest.mark.parametrize('old, new', cluster_plan.DEPRECATED_VARS)
+def test_deprecated_role_variable_names_warn(old, new):
+    with mock.patch.object(cluster_plan.display, 'deprecated') as deprecated:
+        run_plan('dr', 'director', **{old: 1})
+    (msg,), kwargs = deprecated.call_args
+    assert old in msg and new in msg
+    assert kwargs == {'version': '0.2.0', 'collection_name': 'lvs.cluster'}
+
+
+def test_no_deprecation_for_the_new_names():
+    with mock.patch.object(cluster_plan.display, 'deprecated') as deprecated:
+        run_plan('dr', 'director', director_conntrack=1)
+    deprecated.assert_not_called()
+
+
+def test_plan_problems_are_listed_once_by_the_first_host():
+    hosts = ['director', 'rs1', 'rs2']
+    bad = {'lvs_services': [{'address': '192.0.2.100', 'port': 'http'}]}
+    results = dict((me, run_plan('dr', me, ansible_play_hosts=hosts, **bad)) for me in hosts)
+    assert all(r['failed'] for r in results.values())
+    listed = [me for me, r in results.items() if 'lvs_services[0].port' in r['msg']]
+    assert listed == ['director']
+    assert results['director']['msg'].startswith('The cluster description has ')
+    for me in ('rs1', 'rs2'):
+        assert results[me]['msg'].endswith('no host was changed: listed under director')
+        # The problems stay in every host's result (callbacks, -v).
+        assert results[me]['problems'] == results['director']['problems']
