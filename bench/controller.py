@@ -67,7 +67,7 @@ def one_run(side, topology, inventory):
             with open(inventory, 'w') as handle:
                 handle.write(subprocess.run([LAB, 'inventory', topology], check=True,
                                             capture_output=True, text=True).stdout)
-        first, _ = timed(site_argv(side, topology, inventory), 'site.yml (%s, %s)' % (topology, side))
+        first = timed(site_argv(side, topology, inventory), 'site.yml (%s, %s)' % (topology, side))[0]
         again, out = timed(site_argv(side, topology, inventory), 'site.yml re-run (%s, %s)' % (topology, side))
         changed = dict((m.group(1), int(m.group(3))) for m in RECAP.finditer(out))
         if any(changed.values()):

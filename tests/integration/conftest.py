@@ -1,46 +1,80 @@
-"""Integration fixtures: real Ansible runs against the real kernel, inside the lab guest.
+"""Integration fixtures: real Ansible runs against the real kernel of the lab guest.
 
-Every test gets a fresh network namespace (so its own IPVS table, its own `lo`,
-its own /proc/sys/net) and drives `ansible-playbook` inside it.  Oracles are
+Every test gets a fresh network namespace in the guest (so its own IPVS table, its own
+`lo`, its own /proc/sys/net) and drives `ansible-playbook` against it.  Oracles are
 independent programs run in the same namespace: ipvsadm, ip, /proc/sys.
 
-Run them with:  tests/lab/run python3 -m pytest tests/integration
+Run them from the host side of a lab session, like the scenarios (ansible-playbook runs
+natively and reaches the guest over SSH; each module runs in the test's namespace through
+an interpreter wrapper), or inside the guest (`connection: local`, ip netns exec):
+
+    tests/lab/session python3 -m pytest tests/integration
+    tests/lab/run python3 -m pytest tests/integration
+
+Paths are the same on both sides: the checkout is shared into the guest, and in a session
+the guest gets a link from this checkout's path to it; pytest's temporary directories are
+made inside the checkout (pytest_configure), so a file a test writes is the file the
+module reads, and the other way round.
 """
 import itertools
 import json
 import os
+import shlex
 import subprocess
 import tempfile
 
 import pytest
 import yaml
+from lab_guest import IN_GUEST, SSH_CONFIG, guest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+HERE = os.path.dirname(os.path.abspath(__file__))
 _counter = itertools.count()
 
 
+def pytest_configure(config):
+    if not IN_GUEST and SSH_CONFIG and not config.option.basetemp:
+        # Temporary files where the guest sees them under the same path (module docstring).
+        config.option.basetemp = os.path.join(REPO, ".integration-tmp-%d" % os.getpid())
+
+
 def pytest_sessionstart(session):
-    # A test that cannot fail is a defect: outside the lab these would prove nothing.
-    if not os.path.exists("/proc/net/ip_vs") and not os.environ.get("LVS_LAB_GUEST"):
-        pytest.exit("integration tests need a kernel with ip_vs: run them as "
-                    "`tests/lab/run python3 -m pytest tests/integration`", returncode=3)
+    # A test that cannot fail is a defect: without the lab's kernel these prove nothing.
+    if IN_GUEST:
+        return
+    if not SSH_CONFIG or guest("test -e /proc/net/ip_vs")[0] != 0:
+        pytest.exit("integration tests need the lab's kernel with ip_vs: run them as "
+                    "`tests/lab/session python3 -m pytest tests/integration`", returncode=3)
+    rc, _out, err = guest("mkdir -p %s && ln -sfn /repo %s"
+                          % (shlex.quote(os.path.dirname(REPO)), shlex.quote(REPO)))
+    if rc != 0:
+        pytest.exit("could not link %s to the checkout in the guest: %s" % (REPO, err), returncode=3)
+
+
+def pytest_unconfigure(config):
+    if not IN_GUEST and SSH_CONFIG:
+        subprocess.run(["rm", "-rf", os.path.join(REPO, ".integration-tmp-%d" % os.getpid())], check=False)
 
 
 class Netns:
-    """One network namespace with lo up, plus helpers to run things inside it."""
+    """One network namespace in the guest with lo up, plus helpers to run things inside it."""
 
     def __init__(self, name):
         self.name = name
-        subprocess.run(["ip", "netns", "add", name], check=True)
-        self.sh("ip link set lo up")
+        # The interpreter Ansible runs the test's modules with: python3 in this namespace.
+        self.python = "/run/lvs-itest/%s-python3" % name
+        rc, _out, err = guest("ip netns add {ns} && ip -n {ns} link set lo up && mkdir -p /run/lvs-itest && "
+                              "printf '#!/bin/sh\nexec ip netns exec {ns} /usr/bin/python3 \"$@\"\n' > {py} && "
+                              "chmod 755 {py}".format(ns=name, py=self.python))
+        if rc != 0:
+            raise AssertionError("could not make namespace %s: %s" % (name, err))
 
     def sh(self, cmd, check=True):
         """Run a shell command in the namespace; return stdout (text)."""
-        proc = subprocess.run(["ip", "netns", "exec", self.name, "sh", "-c", cmd],
-                              capture_output=True, text=True, check=False)
-        if check and proc.returncode != 0:
-            raise AssertionError("%s failed (%d): %s%s" % (cmd, proc.returncode, proc.stdout, proc.stderr))
-        return proc.stdout
+        rc, stdout, stderr = guest("ip netns exec %s sh -c %s" % (self.name, shlex.quote(cmd)))
+        if check and rc != 0:
+            raise AssertionError("%s failed (%d): %s%s" % (cmd, rc, stdout, stderr))
+        return stdout
 
     def ipvs_save(self):
         """The independent oracle for IPVS state."""
@@ -53,19 +87,32 @@ class Netns:
         returned like any other (its result has failed=True) when expect_failure is set;
         otherwise a non-zero exit raises with Ansible's output.
         """
-        play = [{"hosts": "localhost", "connection": "local", "gather_facts": False,
-                 "tasks": tasks}]
+        play = [{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]
+        if IN_GUEST:
+            play[0]["connection"] = "local"
+            inventory = {"all": {"hosts": {"localhost": {}}}}
+            prefix = ["ip", "netns", "exec", self.name]
+        else:
+            # The guest over SSH as root; each module in the namespace (self.python).
+            inventory = {"all": {"hosts": {"localhost": {
+                "ansible_connection": "ssh", "ansible_host": "lab-guest", "ansible_user": "root",
+                "ansible_python_interpreter": self.python}}}}
+            prefix = []
         with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as fh:
             yaml.safe_dump(play, fh)
             path = fh.name
+        with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as fh:
+            yaml.safe_dump(inventory, fh)
+            inventory_path = fh.name
         env = dict(os.environ,
-                   # ansible.posix ships in the lab image (core has no json callback)
-                   ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
+                   # Our own stdout callback: the results as JSON (core has no json callback).
+                   ANSIBLE_CALLBACK_PLUGINS=os.path.join(HERE, "callback_plugins"),
+                   ANSIBLE_STDOUT_CALLBACK="lvs_results",
                    ANSIBLE_LOCALHOST_WARNING="False",
                    ANSIBLE_INVENTORY_UNPARSED_WARNING="False",
                    ANSIBLE_PYTHON_INTERPRETER="/usr/bin/python3",
                    ANSIBLE_PIPELINING="True")
-        cmd = ["ip", "netns", "exec", self.name, "ansible-playbook", "-i", "localhost,", path]
+        cmd = prefix + ["ansible-playbook", "-i", inventory_path, path]
         if check:
             cmd.append("--check")
         if diff:
@@ -75,6 +122,7 @@ class Netns:
             proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
         finally:
             os.unlink(path)
+            os.unlink(inventory_path)
         try:
             out = json.loads(proc.stdout)
         except ValueError:
@@ -87,7 +135,7 @@ class Netns:
         return results
 
     def delete(self):
-        subprocess.run(["ip", "netns", "del", self.name], check=False)
+        guest("ip netns del %s; rm -f %s" % (self.name, self.python))
 
 
 @pytest.fixture

@@ -4,9 +4,7 @@ modules have no name for, on the real kernel, against ipvsadm (Debian 12's 1.31)
 What ipvsadm made, ipvsadm reads back: the modules' view (ipvs_info services and save)
 must be ipvsadm's, byte for byte, before and after the modules change the table.
 """
-import os
-
-from ansible_collections.lvs.cluster.plugins.module_utils import ipvs_session
+from lab_guest import GUEST_COLLECTIONS
 
 INFO = {'lvs.cluster.ipvs_info': {}}
 
@@ -132,11 +130,8 @@ def test_flags_of_any_scheduler_are_read_saved_and_survive_edits(netns):
 
 
 def _collections_root():
-    # .../ansible_collections/lvs/cluster/plugins/module_utils/ipvs_session.py
-    path = os.path.abspath(ipvs_session.__file__)
-    for _level in range(6):
-        path = os.path.dirname(path)
-    return path
+    # The guest's: the namespace's python3 runs there, wherever this test runs.
+    return GUEST_COLLECTIONS
 
 
 # No tool makes a service of a protocol the kernel's IPVS has no handler for except a

@@ -7,9 +7,10 @@ interfaces the files name. A deliberately broken copy must fail, so the check ca
 """
 import glob
 import os
-import subprocess
+import shlex
 
 import pytest
+from lab_guest import guest
 
 GOLDEN = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                       'unit', 'golden', 'keepalived')
@@ -19,19 +20,24 @@ FILES = sorted(glob.glob(os.path.join(GOLDEN, '*.conf')))
 @pytest.fixture(scope='module')
 def interfaces(tmp_path_factory):
     name = 'lvs-ka-%d' % os.getpid()
-    subprocess.run(['ip', 'netns', 'add', name], check=True)
+    rc, _out, err = guest('ip netns add {0} && ip -n {0} link add eth0 type veth peer name eth1 && '
+                          'ip -n {0} link set eth0 up && ip -n {0} link set eth1 up'.format(name))
     try:
-        for cmd in ('ip link add eth0 type veth peer name eth1', 'ip link set eth0 up',
-                    'ip link set eth1 up'):
-            subprocess.run(['ip', 'netns', 'exec', name] + cmd.split(), check=True)
+        assert rc == 0, err
         yield name
     finally:
-        subprocess.run(['ip', 'netns', 'del', name], check=False)
+        guest('ip netns del %s' % name)
+
+
+class ConfigTest:  # pylint: disable=too-few-public-methods
+    """keepalived -t's exit status and output, as subprocess.run would give them."""
+
+    def __init__(self, returncode, stdout, stderr):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
 
 
 def config_test(netns, path):
-    return subprocess.run(['ip', 'netns', 'exec', netns, 'keepalived', '-l', '-t', '-f', path],
-                          capture_output=True, text=True, check=False)
+    return ConfigTest(*guest('ip netns exec %s keepalived -l -t -f %s' % (netns, shlex.quote(path))))
 
 
 def test_there_are_golden_files():
