@@ -1,6 +1,7 @@
 """Benchmark: keepalived failover on two directors (seed 001), in the lab.
 
-Run it in the lab (lab hosts need the guest):
+Run it inside the lab guest (it samples the directors' /proc and namespaces every 50 ms,
+so it stays beside them, with its controller):
 
     tests/lab/run python3 bench/ha_failover.py [--runs 3]
 
@@ -241,7 +242,8 @@ def main():
     try:
         subprocess.run([LAB, 'up', 'ha'], check=True)
         with open(HOSTS, 'w', encoding='utf-8') as handle:
-            handle.write(subprocess.run([LAB, 'inventory', 'ha'], check=True,
+            # In the guest (it samples /proc and namespaces every 50 ms): nsenter, not SSH.
+            handle.write(subprocess.run([LAB, 'inventory', 'ha', '--connection', 'lvs_lab'], check=True,
                                         capture_output=True, text=True).stdout)
         sites.append(site())
         settled()

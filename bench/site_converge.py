@@ -1,8 +1,8 @@
 """Benchmark: playbooks/site.yml on each example topology, first converge vs no-op re-run.
 
-Run it in the lab (lab hosts need the guest):
+Run it on the host side of a lab session (the controller here, the hosts in the guest):
 
-    tests/lab/run python3 bench/site_converge.py [--runs 3] [TOPOLOGY ...]
+    tests/lab/session python3 bench/site_converge.py [--runs 3] [TOPOLOGY ...]
 
 For each topology (nat, dr, dr-routed, tun by default) and each run: fresh lab hosts
 (`lab up`), `ansible-playbook site.yml` on the example inventory (the first converge),
