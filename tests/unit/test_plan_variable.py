@@ -1,13 +1,14 @@
 """The operator playbooks and the roles need no fact: they run with INJECT_FACTS_AS_VARS off
 (ansible-core 2.24's default), with no deprecation, and a fact cache never hands a role an
-older plan.
+older plan. The playbooks run every module as root (become).
 
 Host-only and hermetic: ansible-playbook runs on the controller as in production (every
 play, role entry point, `when`, loop and template, the planner included), in check mode,
 with every host reached through the local connection and a stub "Python" that swallows
-each module and answers ok without running it. So nothing touches this machine or needs
-a kernel; what the modules then do to a host is the lab's to prove (the Molecule
-scenarios). The results are read as JSON through the integration tests' stdout callback.
+each module and answers ok without running it; become goes through a stub sudo that only
+runs its command. So nothing touches this machine or needs a kernel; what the modules then
+do to a host is the lab's to prove (the Molecule scenarios). The results are read as JSON
+through the integration tests' stdout callback.
 """
 import json
 import os
@@ -22,24 +23,33 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__
 INVENTORIES = os.path.join(REPO, 'playbooks', 'inventories')
 PLAN_TASK = "This host's plan as lvs_plan (a variable of this run, not cached)"
 # Every module "succeeds" with what the roles read of its result (command's rc and
-# stdout, ipvs_info's services and save), changing nothing.
+# stdout, ipvs_info's services and save), changing nothing; stub_user says whether it ran
+# through sudo (STUB_SUDO below).
 STUB = """#!/bin/sh
 cat > /dev/null
-echo '{"changed": false, "rc": 0, "stdout": "", "stderr": "", "stdout_lines": [], "stderr_lines": [], "save": "", "services": []}'
+echo '{"changed": false, "rc": 0, "stdout": "", "stderr": "", "stdout_lines": [], "stderr_lines": [], \
+"save": "", "services": [], "stub_user": "'"${STUB_SUDO_USER:-}"'"}'
+"""
+# Called as Ansible calls sudo (sudo -H -S -n -u USER /bin/sh -c CMD): runs CMD as it is.
+STUB_SUDO = """#!/bin/sh
+while [ $# -gt 0 ] && [ "$1" != -u ]; do shift; done
+STUB_SUDO_USER=$2
+export STUB_SUDO_USER
+shift 2
+exec "$@"
 """
 
 
 def playbook(tmp_path, path, inventories, inject='False', env=None, extra_vars=None):
     """Run PATH on INVENTORIES (check mode, no host touched); return (rc, results, output)
     where results are the per-task results, {play index: [(task name, {host: result})]}."""
-    stub = tmp_path / 'stub-python'
-    if not stub.exists():
-        stub.write_text(STUB)
-        stub.chmod(0o755)
+    stub, sudo = tmp_path / 'stub-python', tmp_path / 'stub-sudo'
+    for script, text in ((stub, STUB), (sudo, STUB_SUDO)):
+        script.write_text(text)
+        script.chmod(0o755)
     argv = [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '--check', path,
             '-e', 'ansible_connection=local', '-e', 'ansible_python_interpreter=%s' % stub,
-            # The plays ask for root (become); the stub needs none.
-            '-e', 'ansible_become=false']
+            '-e', 'ansible_become_exe=%s' % sudo]
     for inventory in inventories:
         argv += ['-i', str(inventory)]
     for key, value in (extra_vars or {}).items():
@@ -51,6 +61,9 @@ def playbook(tmp_path, path, inventories, inject='False', env=None, extra_vars=N
                    ANSIBLE_STDOUT_CALLBACK='lvs_results',
                    ANSIBLE_PIPELINING='True',
                    ANSIBLE_LOCAL_TEMP=str(tmp_path / 'tmp'),
+                   # Become even where this test runs as root (Ansible skips it by default
+                   # when the login user is the become user).
+                   ANSIBLE_BECOME_ALLOW_SAME_USER='True',
                    ANSIBLE_NOCOLOR='1')
     run_env.update(env or {})
     proc = subprocess.run(argv, capture_output=True, text=True, env=run_env, check=False)
@@ -68,6 +81,19 @@ def playbook(tmp_path, path, inventories, inject='False', env=None, extra_vars=N
 def assert_no_fact_deprecation(output):
     assert 'INJECT_FACTS_AS_VARS' not in output, output
     assert 'DEPRECATION' not in output, output
+
+
+def assert_modules_ran_as_root(results):
+    """Every module the run started (each loop item too) went through sudo -u root."""
+    ran = []
+    for tasks in results:
+        for name, hosts in tasks:
+            for host, result in hosts.items():
+                for one in result.get('results', [result]):
+                    if 'stub_user' in one:
+                        ran.append((name, host, one['stub_user']))
+    assert ran
+    assert [r for r in ran if r[2] != 'root'] == []
 
 
 def plans(results):
@@ -91,11 +117,13 @@ def task(results, name):
 # dr-routed add no other; dr runs below).
 @pytest.mark.parametrize('inventory', ['ha', 'nat', 'tun'])
 def test_site_runs_without_facts_as_variables(inventory, tmp_path):
-    """Every play, role, condition and template of site.yml with INJECT_FACTS_AS_VARS off."""
+    """Every play, role, condition and template of site.yml with INJECT_FACTS_AS_VARS off;
+    every module as root."""
     rc, results, output = playbook(tmp_path, os.path.join(REPO, 'playbooks', 'site.yml'),
                                    [os.path.join(INVENTORIES, inventory)])
     assert rc == 0, output
     assert_no_fact_deprecation(output)
+    assert_modules_ran_as_root(results)
     with open(os.path.join(INVENTORIES, inventory, 'hosts.yml')) as handle:
         groups = yaml.safe_load(handle)
     roles = {}
@@ -124,6 +152,7 @@ def test_drain_and_status_run_without_facts_as_variables(tmp_path):
                                    extra_vars={'lvs_drain_host': 'rs1'})
     assert rc == 0, output
     assert_no_fact_deprecation(output)
+    assert_modules_ran_as_root(results)
     (weights,) = task(results, "Set the weight in every service, 0 (drain, no new connections) "
                                "or the inventory's (bring back)")
     for director in ('lb1', 'lb2'):
@@ -132,6 +161,7 @@ def test_drain_and_status_run_without_facts_as_variables(tmp_path):
     rc, results, output = playbook(tmp_path, os.path.join(REPO, 'playbooks', 'status.yml'), inventory)
     assert rc == 0, output
     assert_no_fact_deprecation(output)
+    assert_modules_ran_as_root(results)
     (summary,) = task(results, 'Summary of every director')
     lines = next(iter(summary.values()))['msg']
     # The VIPs come from every director's lvs_plan (read through hostvars).
