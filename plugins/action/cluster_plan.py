@@ -72,5 +72,9 @@ class ActionModule(ActionBase):
         plan = dict(plans.get(me, {'roles': []}))
         plan['conf_dir'] = task_vars.get('lvs_conf_dir') or DEFAULT_CONF_DIR
         result['changed'] = False
-        result['ansible_facts'] = {'lvs_plan': plan}
+        # Under a result key, never ansible_facts: a fact is cached by a fact cache (a later
+        # run would find a stale plan there) and read as a bare variable only through
+        # INJECT_FACTS_AS_VARS (deprecated, off in ansible-core 2.24). The roles' planning
+        # step (roles/common/tasks/plan.yml) makes it the host variable lvs_plan.
+        result['plan'] = plan
         return result

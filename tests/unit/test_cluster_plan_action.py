@@ -1,5 +1,5 @@
 """The cluster_plan action plugin (controller side): what it reads from the host's
-variables and what it puts in the lvs_plan fact, on top of plan_cluster."""
+variables and the plan it returns (the roles' lvs_plan), on top of plan_cluster."""
 from unittest import mock
 
 import pytest
@@ -29,12 +29,19 @@ def run_plan(name, me, **extra):
 
 
 def test_conf_dir_defaults_in_the_plan():
-    assert run_plan('dr', 'director')['ansible_facts']['lvs_plan']['conf_dir'] == '/etc/lvs-cluster'
+    assert run_plan('dr', 'director')['plan']['conf_dir'] == '/etc/lvs-cluster'
+
+
+def test_the_plan_is_a_result_never_a_fact():
+    # A fact would be cached by a fact cache and read bare only through INJECT_FACTS_AS_VARS.
+    result = run_plan('dr', 'director')
+    assert 'ansible_facts' not in result
+    assert result['plan']['roles'] == ['director']
 
 
 def test_conf_dir_from_lvs_conf_dir():
     result = run_plan('dr', 'rs1', lvs_conf_dir='/srv/lvs')
-    assert result['ansible_facts']['lvs_plan']['conf_dir'] == '/srv/lvs'
+    assert result['plan']['conf_dir'] == '/srv/lvs'
 
 
 @pytest.mark.parametrize('old, new', cluster_plan.DEPRECATED_VARS)
