@@ -111,17 +111,13 @@ sysctl:
   description:
     - The managed keys and their live values after the run (in check mode, the values they would have), two keys
       for C(all) and two for each of O(interfaces).
+    - The keys are C(net.ipv4.conf.IFACE.arp_ignore) and C(net.ipv4.conf.IFACE.arp_announce) for each IFACE
+      (C(all) and each of O(interfaces)), the values strings. Being sysctl names, the keys hold dots, so read
+      them with brackets (C(result.sysctl['net.ipv4.conf.all.arp_ignore'])).
     - A key is written with slashes (C(net/ipv4/conf/eth0.10/arp_ignore)) where an interface name holds a dot,
       as in sysctl.d.
   returned: always
   type: dict
-  contains:
-    net.ipv4.conf.IFACE.arp_ignore:
-      description: The value of C(arp_ignore) for IFACE (C(all) or an interface of O(interfaces)), as a string.
-      type: str
-    net.ipv4.conf.IFACE.arp_announce:
-      description: The value of C(arp_announce) for IFACE (C(all) or an interface of O(interfaces)), as a string.
-      type: str
   sample: {"net.ipv4.conf.all.arp_ignore": "1", "net.ipv4.conf.all.arp_announce": "2",
            "net.ipv4.conf.lo.arp_ignore": "1", "net.ipv4.conf.lo.arp_announce": "2"}
 sysctl_file_changed:

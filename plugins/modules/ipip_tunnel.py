@@ -123,17 +123,13 @@ sysctl:
   description:
     - The C(rp_filter) keys managed live and their values after the run (in check mode, the values they would have);
       empty with O(state=absent).
+    - The keys are C(net.ipv4.conf.all.rp_filter) and C(net.ipv4.conf.DEVICE.rp_filter) for O(device), the values
+      strings. Being sysctl names, the keys hold dots, so read them with brackets
+      (C(result.sysctl['net.ipv4.conf.all.rp_filter'])).
     - A key is written with slashes (C(net/ipv4/conf/tun.1/rp_filter)) where the device name holds a dot, as in
       sysctl.d.
   returned: always
   type: dict
-  contains:
-    net.ipv4.conf.all.rp_filter:
-      description: The value of C(rp_filter) for C(all), as a string.
-      type: str
-    net.ipv4.conf.DEVICE.rp_filter:
-      description: The value of C(rp_filter) for O(device), as a string.
-      type: str
   sample: {"net.ipv4.conf.all.rp_filter": "0", "net.ipv4.conf.tunl0.rp_filter": "0"}
 sysctl_file_changed:
   description: Whether O(sysctl_file) was (or in check mode would be) changed.
