@@ -5,7 +5,8 @@
 
 * LVSError, the one error the modules report to the user as is (bad input names the
   option and the fix; a kernel refusal says what was refused);
-* the one lazy pyroute2 import and the one way to report a missing pyroute2;
+* the one lazy pyroute2 import and the one way to report a missing pyroute2 (only the
+  rtnetlink modules, lvs_vip and ipip_tunnel, use it; the IPVS ones need no library);
 * single IP address validation.
 
 pyroute2 is imported on first netlink use only: validation (and its failures) must not
@@ -21,7 +22,9 @@ import ipaddress
 import sys
 import traceback
 
-PYROUTE2_REQUIREMENT = 'pyroute2 (>= 0.9.5)'
+# What is proven in the lab: Debian 12's python3-pyroute2 (0.7.2), Debian 13's (0.7.7)
+# and PyPI's 0.9 line (docs/develop/tests.md).
+PYROUTE2_REQUIREMENT = 'pyroute2 (>= 0.7.2)'
 
 
 class LVSError(Exception):
@@ -29,14 +32,12 @@ class LVSError(Exception):
 
 
 class Pyroute2(object):
-    """The pyroute2 names this collection uses, once imported (see load_pyroute2).
-    IPRoute is imported on first use: only the rtnetlink modules need it."""
+    """The pyroute2 names this collection uses, once imported (see load_pyroute2): its
+    NetlinkError, and IPRoute (imported on first use).  Both are where they are in
+    every release from 0.7.2 (Debian 12) to 0.9."""
 
-    def __init__(self, NetlinkError, genlmsg, GenericNetlinkSocket, AsyncGenericNetlinkSocket):
+    def __init__(self, NetlinkError):
         self.NetlinkError = NetlinkError
-        self.genlmsg = genlmsg
-        self.GenericNetlinkSocket = GenericNetlinkSocket
-        self.AsyncGenericNetlinkSocket = AsyncGenericNetlinkSocket
 
     @property
     def IPRoute(self):
@@ -49,8 +50,8 @@ PYROUTE2_IMPORT_ERROR = None     # the traceback of the failed import
 
 # Why the pyroute2 package is registered lazily: its __init__ imports the whole public
 # API (NDB, IPDB, conntrack, nl80211, plan9, ... ~160 modules), measured at ~1.8 s of
-# every module run in the lab's emulated guest (0.12 s natively), where the 16 modules
-# of generic netlink take 0.16 s.  So the package goes into sys.modules with its __path__
+# every module run in the lab's emulated guest (0.12 s natively), where IPRoute alone
+# needs a fraction of them.  So the package goes into sys.modules with its __path__
 # but without running its __init__, and its submodules are imported as usual.  The first
 # time anything asks the package for a top-level name it does not have yet (pyroute2's
 # own code does that in a few places, other code may too), the __init__ runs after all:
@@ -86,13 +87,11 @@ def load_pyroute2():
     if _PYROUTE2 is None and PYROUTE2_IMPORT_ERROR is None:
         try:
             _register_lazy_package()
-            from pyroute2.netlink import genlmsg
-            from pyroute2.netlink.generic import GenericNetlinkSocket, AsyncGenericNetlinkSocket
             from pyroute2.netlink.exceptions import NetlinkError
         except ImportError:
             PYROUTE2_IMPORT_ERROR = traceback.format_exc()
         else:
-            _PYROUTE2 = Pyroute2(NetlinkError, genlmsg, GenericNetlinkSocket, AsyncGenericNetlinkSocket)
+            _PYROUTE2 = Pyroute2(NetlinkError)
     return _PYROUTE2
 
 

@@ -7,13 +7,14 @@ Reads the live table and applies a plan: add what is missing, change in place wi
 delete only what is stale; a request refused because of a concurrent change that already
 did the job is not an error.
 
-Why not ``pyroute2.IPVS``/``IPVSService``: pyroute2's request objects inject defaults
-(wlc, timeout 0, a 0xFFFF flag mask), its "update" command is a DELETE, the netmask is
-typed as an IPv4 address (IPv6 services carry a prefix length), the config timeouts are
-typed "hex" and some releases drop the fwmark from the service key when dumping real
-servers.  pyroute2 opens the session (family resolution) and carries GET/SET_CONFIG on
-its generic netlink classes; service and real-server messages go over a plain netlink
-socket, packed by ipvs_wire.
+Everything goes over one plain netlink socket, packed by ipvs_wire: the family id asked
+from generic netlink's controller, the services, real servers and timeouts.  No pyroute2:
+its IPVS classes (``pyroute2.IPVS``/``IPVSService``) inject defaults (wlc, timeout 0, a
+0xFFFF flag mask), its "update" command is a DELETE, the netmask is typed as an IPv4
+address (IPv6 services carry a prefix length), the config timeouts are typed "hex" and
+some releases drop the fwmark from the service key when dumping real servers; and its
+generic netlink socket classes differ between the 0.7 releases the distributions ship
+and 0.9.  So the IPVS modules need no library beyond Python's own.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -24,9 +25,7 @@ import os
 import socket
 import time
 
-from ansible_collections.lvs.cluster.plugins.module_utils.base import (
-    LVSError, load_pyroute2, missing_pyroute2_message, require_pyroute2,
-)
+from ansible_collections.lvs.cluster.plugins.module_utils.base import LVSError
 from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_model import (
     dest_key, format_service_key, service_key,
 )
@@ -34,8 +33,9 @@ from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_plan import Op
 from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_wire import (
     CMD_ATTR_DEST, CMD_ATTR_SERVICE, CMD_GET_CONFIG, CMD_GET_DEST, CMD_GET_SERVICE, CMD_SET_CONFIG,
     NETLINK_CAP_ACK, NETLINK_GENERIC, NLA_F_NESTED, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NLMSG_DONE,
-    NLMSG_ERROR, SOL_NETLINK, dest_from_wire, encode_op, encode_service_key, error_code, frame,
-    message_attr, nla, service_from_wire, split_messages,
+    NLMSG_ERROR, SOL_NETLINK, dest_from_wire, encode_op, encode_service_key, encode_timeouts, error_code,
+    family_id_from_wire, family_request, frame, message_attr, nla, service_from_wire, split_messages,
+    timeouts_from_wire,
 )
 
 MODPROBE_HINT = "load the ip_vs kernel module (modprobe ip_vs)"
@@ -79,80 +79,46 @@ class RefusedOps(LVSError):
         return [dict(op=op.describe(), error=_error_text(op, exc)) for op, exc in self.refused]
 
 
-class _Pyroute2Classes(object):
-    """pyroute2's generic netlink classes described for IPVS; built once, on first use."""
-    built = None
-
-    @classmethod
-    def get(cls, pyroute2):
-        if cls.built is None:
-            cls.built = cls(pyroute2)
-        return cls.built
-
-    def __init__(self, pyroute2):
-        class _IPVSConfigMessage(pyroute2.genlmsg):
-            # Service and dest messages never go through this class (see encode_op).
-            prefix = 'IPVS_CMD_ATTR_'
-            nla_map = (('IPVS_CMD_ATTR_UNSPEC', 'none'),
-                       ('IPVS_CMD_ATTR_SERVICE', 'hex'),
-                       ('IPVS_CMD_ATTR_DEST', 'hex'),
-                       ('IPVS_CMD_ATTR_DAEMON', 'hex'),
-                       # u32 seconds; pyroute2's own IPVS class types these "hex"
-                       ('IPVS_CMD_ATTR_TIMEOUT_TCP', 'uint32'),
-                       ('IPVS_CMD_ATTR_TIMEOUT_TCP_FIN', 'uint32'),
-                       ('IPVS_CMD_ATTR_TIMEOUT_UDP', 'uint32'))
-
-        class _QuietAsyncSocket(pyroute2.AsyncGenericNetlinkSocket):
-            # pyroute2 logs "protocol not found" at error level; we report it ourselves.
-            module_err_level = 'debug'
-
-        class _Socket(pyroute2.GenericNetlinkSocket):
-            async_class = _QuietAsyncSocket
-
-        self.config_message = _IPVSConfigMessage
-        self.socket = _Socket
-        self.netlink_error = pyroute2.NetlinkError
-
-
 class IPVSSession(object):
-    """The IPVS generic netlink family for one module run.
-
-    pyroute2's socket resolves the family and carries the config messages; a plain
-    netlink socket carries the service and real-server messages packed by encode_op.
-    """
+    """The IPVS generic netlink family for one module run, over one netlink socket."""
 
     # Requests per sendmsg().  Only errors are acknowledged, plus the last request of
     # each batch; 256 error replies still fit the default receive buffer.
     BATCH = 256
 
     def __init__(self, family_name='IPVS'):
-        pyroute2 = load_pyroute2()
-        if pyroute2 is None:
-            raise LVSError(missing_pyroute2_message())
-        classes = _Pyroute2Classes.get(pyroute2)
-        self._config_message = classes.config_message
-        self._netlink_error = classes.netlink_error
-        self._sock = classes.socket()
+        self._wire = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_GENERIC)
+        self._seq = 0
+        self._service_keys = {}
         try:
-            self._sock.bind(family_name, self._config_message)
-        except self._netlink_error as exc:
-            self._sock.close()
+            self._wire.bind((0, 0))
+            try:
+                self._wire.setsockopt(SOL_NETLINK, NETLINK_CAP_ACK, 1)
+            except (OSError, socket.error):
+                pass    # older kernels echo the request in errors: only bigger replies
+            self._family = self._resolve(family_name)
+        except Exception:
+            self._wire.close()
+            raise
+
+    def _resolve(self, family_name):
+        """The message type of FAMILY_NAME's requests, from generic netlink's controller
+        (which loads the family's kernel module if it can, like modprobe)."""
+        self._seq += 1
+        try:
+            replies = self._exchange(family_request(self._seq, family_name))
+        except KernelError as exc:
             if exc.code == errno.ENOENT:
                 raise LVSError("the kernel has no IPVS generic netlink family: %s" % MODPROBE_HINT)
             raise LVSError("cannot open the IPVS netlink family: %s" % (exc,))
-        self._family = self._sock.prid
-        self._wire = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_GENERIC)
-        self._wire.bind((0, 0))
-        try:
-            self._wire.setsockopt(SOL_NETLINK, NETLINK_CAP_ACK, 1)
-        except (OSError, socket.error):
-            pass    # older kernels echo the request in errors: only bigger replies
-        self._seq = 0
-        self._service_keys = {}
+        for payload in replies:
+            family = family_id_from_wire(payload)
+            if family:
+                return family
+        raise LVSError("cannot open the IPVS netlink family: the kernel's answer names no family id")
 
     def close(self):
         self._wire.close()
-        self._sock.close()
 
     def __enter__(self):
         return self
@@ -169,6 +135,23 @@ class IPVSSession(object):
     def _replies(self):
         """Yield (type, seq, payload) of each message the kernel sends us."""
         return split_messages(self._wire.recv(1 << 20))
+
+    def _exchange(self, request):
+        """Send one acknowledged REQUEST; the payloads of the replies before its ack.
+        KernelError if refused."""
+        self._wire.send(request)
+        seq = self._seq
+        out = []
+        while True:
+            for kind, msg_seq, payload in self._replies():
+                if msg_seq != seq:
+                    continue        # a late reply to something earlier
+                if kind == NLMSG_ERROR:
+                    code = error_code(payload)
+                    if code:
+                        raise KernelError(code)
+                    return out
+                out.append(payload)
 
     def _dump(self, cmd, attrs, attr_kind):
         """Raw payloads of ATTR_KIND in every message of a dump; KernelError on error."""
@@ -256,34 +239,21 @@ class IPVSSession(object):
 
     def timeouts(self):
         try:
-            msgs = self._config_request(CMD_GET_CONFIG, [])
-        except self._netlink_error as exc:
+            replies = self._exchange(self._frame(CMD_GET_CONFIG, b'', NLM_F_REQUEST | NLM_F_ACK))
+        except KernelError as exc:
             raise LVSError("reading the IPVS timeouts failed: %s" % (exc,))
-        for m in msgs:
-            if m.get_attr('IPVS_CMD_ATTR_TIMEOUT_TCP') is not None:
-                return {'tcp': m.get_attr('IPVS_CMD_ATTR_TIMEOUT_TCP'),
-                        'tcpfin': m.get_attr('IPVS_CMD_ATTR_TIMEOUT_TCP_FIN'),
-                        'udp': m.get_attr('IPVS_CMD_ATTR_TIMEOUT_UDP')}
+        for payload in replies:
+            found = timeouts_from_wire(payload)
+            if found is not None:
+                return found
         raise LVSError("the kernel sent no timeouts for IPVS GET_CONFIG")
 
     def set_timeouts(self, wanted):
         # 0 means "leave as is" to the kernel, so send only what changes.
-        attrs = []
-        for name, attr in (('tcp', 'IPVS_CMD_ATTR_TIMEOUT_TCP'), ('tcpfin', 'IPVS_CMD_ATTR_TIMEOUT_TCP_FIN'),
-                           ('udp', 'IPVS_CMD_ATTR_TIMEOUT_UDP')):
-            if name in wanted:
-                attrs.append((attr, wanted[name]))
         try:
-            self._config_request(CMD_SET_CONFIG, attrs)
-        except self._netlink_error as exc:
+            self._request(CMD_SET_CONFIG, encode_timeouts(wanted))
+        except KernelError as exc:
             raise LVSError("setting the IPVS timeouts %s failed: %s" % (wanted, exc))
-
-    def _config_request(self, cmd, attrs):
-        msg = self._config_message()
-        msg['cmd'] = cmd
-        msg['version'] = 1
-        msg['attrs'] = attrs
-        return tuple(self._sock.nlm_request(msg, msg_type=self._family, msg_flags=NLM_F_REQUEST | NLM_F_ACK))
 
     # -- writing ---------------------------------------------------------
 
@@ -395,7 +365,6 @@ def wait_drained(session, svc, dest, timeout, interval=1.0, clock=time.monotonic
 
 def open_session(module):
     """An IPVSSession for MODULE's run; fails the run when there is none to have."""
-    require_pyroute2(module)
     try:
         return IPVSSession()
     except LVSError as exc:

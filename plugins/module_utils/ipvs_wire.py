@@ -49,6 +49,14 @@ CMD_NEW_DEST, CMD_SET_DEST, CMD_DEL_DEST, CMD_GET_DEST = 5, 6, 7, 8
 CMD_SET_CONFIG, CMD_GET_CONFIG = 12, 13
 
 CMD_ATTR_SERVICE, CMD_ATTR_DEST = 1, 2
+# the connection timeouts of GET_CONFIG/SET_CONFIG (u32 seconds; 0 = leave as is)
+TIMEOUT_ATTRS = (('tcp', 4), ('tcpfin', 5), ('udp', 6))   # IPVS_CMD_ATTR_TIMEOUT_TCP, _TCP_FIN, _UDP
+
+# generic netlink's controller (include/uapi/linux/genetlink.h), which maps family names
+# to the message type a family's requests carry
+GENL_ID_CTRL = 0x10
+CTRL_CMD_GETFAMILY = 3
+CTRL_ATTR_FAMILY_ID, CTRL_ATTR_FAMILY_NAME = 1, 2
 (SVC_ATTR_AF, SVC_ATTR_PROTOCOL, SVC_ATTR_ADDR, SVC_ATTR_PORT, SVC_ATTR_FWMARK,
  SVC_ATTR_SCHED_NAME, SVC_ATTR_FLAGS, SVC_ATTR_TIMEOUT, SVC_ATTR_NETMASK, SVC_ATTR_STATS,
  SVC_ATTR_PE_NAME, SVC_ATTR_STATS64) = range(1, 13)
@@ -114,6 +122,35 @@ def message_attr(payload, kind):
         if found & NLA_TYPE_MASK == kind and size >= _NLA.size:
             return payload[_GENL.size + _NLA.size:_GENL.size + size]
     return message_attrs(payload).get(kind)
+
+
+def family_request(seq, name):
+    """The controller request for the id of generic netlink family NAME (acknowledged)."""
+    return frame(GENL_ID_CTRL, seq, CTRL_CMD_GETFAMILY, nla(CTRL_ATTR_FAMILY_NAME, name.encode('ascii') + b'\0'),
+                 NLM_F_REQUEST | NLM_F_ACK)
+
+
+def family_id_from_wire(payload):
+    """The family id in a controller reply's PAYLOAD; None if it holds none."""
+    raw = message_attrs(payload).get(CTRL_ATTR_FAMILY_ID)
+    return _U16.unpack_from(raw)[0] if raw is not None and len(raw) >= _U16.size else None
+
+
+def encode_timeouts(wanted):
+    """SET_CONFIG attributes for the timeouts in WANTED ({'tcp': s, ...}); only those."""
+    return b''.join(nla(kind, _U32.pack(wanted[name])) for name, kind in TIMEOUT_ATTRS if name in wanted)
+
+
+def timeouts_from_wire(payload):
+    """{'tcp', 'tcpfin', 'udp'} of a GET_CONFIG reply's PAYLOAD; None if one is absent."""
+    attrs = message_attrs(payload)
+    found = {}
+    for name, kind in TIMEOUT_ATTRS:
+        raw = attrs.get(kind)
+        if raw is None or len(raw) < _U32.size:
+            return None
+        found[name] = _U32.unpack_from(raw)[0]
+    return found
 
 
 def _address_bytes(family, text):

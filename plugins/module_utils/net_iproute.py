@@ -3,6 +3,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Links, addresses and host routes over netlink with pyroute2's IPRoute, for lvs_vip and
 ipip_tunnel.  Reading and writing only: what to change is decided in net_plan.
+
+Attributes are read with get_attr/get_nested, which every pyroute2 from 0.7.2 (Debian
+12's) to 0.9 has; ``msg.get('IFLA_IFNAME')`` answers None before 0.9.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -40,8 +43,8 @@ def link_state(ipr, index):
     """ifname, kind (e.g. 'ipip', None for lo) and whether the link is administratively up."""
     msg = list(ipr.get_links(index))[0]
     return {
-        "ifname": msg.get("IFLA_IFNAME"),
-        "kind": msg.get(("IFLA_LINKINFO", "IFLA_INFO_KIND")),
+        "ifname": msg.get_attr("IFLA_IFNAME"),
+        "kind": msg.get_nested("IFLA_LINKINFO", "IFLA_INFO_KIND"),
         "up": bool(msg["flags"] & 1),  # IFF_UP
     }
 
@@ -55,13 +58,13 @@ def list_addresses(ipr, index, version):
     family = 2 if version == 4 else 10
     found = []
     for msg in ipr.get_addr(index=index, family=family):
-        text = msg.get("IFA_LOCAL") if version == 4 else None
-        text = text or msg.get("IFA_ADDRESS")
+        text = msg.get_attr("IFA_LOCAL") if version == 4 else None
+        text = text or msg.get_attr("IFA_ADDRESS")
         if text is None:
             continue
         found.append({"address": ipaddress.ip_address(text),
                       "prefix": msg["prefixlen"],
-                      "label": msg.get("IFA_LABEL")})
+                      "label": msg.get_attr("IFA_LABEL")})
     return found
 
 
@@ -111,11 +114,12 @@ def _route_family(addr):
 def find_host_route(ipr, addr, prefix, index):
     """True when the main table holds ADDR/PREFIX via device INDEX (`route add -host`)."""
     for msg in ipr.get_routes(family=_route_family(addr), table=RT_TABLE_MAIN):
-        if msg.get("RTA_TABLE", msg.get("table")) != RT_TABLE_MAIN:
+        table = msg.get_attr("RTA_TABLE")
+        if (msg["table"] if table is None else table) != RT_TABLE_MAIN:
             continue
-        if msg["dst_len"] != prefix or msg.get("RTA_OIF") != index:
+        if msg["dst_len"] != prefix or msg.get_attr("RTA_OIF") != index:
             continue
-        dst = msg.get("RTA_DST")
+        dst = msg.get_attr("RTA_DST")
         if dst is not None and ipaddress.ip_address(dst) == addr:
             return True
     return False

@@ -14,8 +14,7 @@ description:
   - Returns every IPVS virtual service of the target's current network namespace with its
     real servers (forwarding, weight, thresholds, active/inactive/persistent connections,
     statistics), the tcp/tcpfin/udp timeouts, and the table as C(ipvsadm-save -n) text.
-  - Reads everything in one netlink session with pyroute2; runs no external command and
-    changes nothing.
+  - Reads everything in one netlink session; runs no external command and changes nothing.
 author:
   - lvs.cluster contributors (@lvs-cluster)
 extends_documentation_fragment:
@@ -26,10 +25,9 @@ attributes:
   platform:
     support: full
     platforms: linux
-    details: Talks to the kernel's IPVS generic netlink family (pyroute2) in the network namespace the module runs in.
+    details: Talks to the kernel's IPVS generic netlink family in the network namespace the module runs in.
 requirements:
-  - pyroute2 >= 0.9.5
-  - the C(ip_vs) kernel module loaded on the target
+  - the C(ip_vs) kernel module loaded on the target (no Python library beyond the standard one)
 options:
   save_thresholds:
     description:

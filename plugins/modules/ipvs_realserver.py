@@ -20,7 +20,7 @@ description:
     ipvsadm defaults (O(forwarding=dr), O(weight=1), no thresholds, O(tun_type=ipip)) when it is added.
     Every change (a weight edit too) sends the real server's tunnel type, port and checksum
     setting along, so a V(gue) or V(gre) real server stays one.
-  - Talks to the kernel over generic netlink with pyroute2; runs no external command.
+  - Talks to the kernel over generic netlink with Python's own socket module; runs no external command.
     All input is validated before the kernel is touched.
 author:
   - lvs.cluster contributors (@lvs-cluster)
@@ -41,10 +41,9 @@ attributes:
   platform:
     support: full
     platforms: linux
-    details: Talks to the kernel's IPVS generic netlink family (pyroute2) in the network namespace the module runs in.
+    details: Talks to the kernel's IPVS generic netlink family in the network namespace the module runs in.
 requirements:
-  - pyroute2 >= 0.9.5
-  - the C(ip_vs) kernel module loaded on the target
+  - the C(ip_vs) kernel module loaded on the target (no Python library beyond the standard one)
 options:
   protocol:
     description: Protocol of the service, V(tcp), V(udp), V(sctp) or V(fwmark).

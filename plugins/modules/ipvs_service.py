@@ -13,7 +13,7 @@ version_added: 0.1.0
 description:
   - Creates, changes in place or removes one Linux Virtual Server (IPVS) virtual service
     in the kernel of the target host (in its current network namespace).
-  - Talks to the kernel over generic netlink with pyroute2; runs no external command.
+  - Talks to the kernel over generic netlink with Python's own socket module; runs no external command.
   - Settings are declarative, options left out take the ipvsadm defaults (for example
     O(scheduler=wlc), not persistent).
   - A changed service is edited in place (netlink SET), never deleted and re-added, so
@@ -36,10 +36,9 @@ attributes:
   platform:
     support: full
     platforms: linux
-    details: Talks to the kernel's IPVS generic netlink family (pyroute2) in the network namespace the module runs in.
+    details: Talks to the kernel's IPVS generic netlink family in the network namespace the module runs in.
 requirements:
-  - pyroute2 >= 0.9.5
-  - the C(ip_vs) kernel module loaded on the target
+  - the C(ip_vs) kernel module loaded on the target (no Python library beyond the standard one)
 options:
   protocol:
     description:

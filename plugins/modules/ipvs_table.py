@@ -42,10 +42,9 @@ attributes:
   platform:
     support: full
     platforms: linux
-    details: Talks to the kernel's IPVS generic netlink family (pyroute2) in the network namespace the module runs in.
+    details: Talks to the kernel's IPVS generic netlink family in the network namespace the module runs in.
 requirements:
-  - pyroute2 >= 0.9.5
-  - the C(ip_vs) kernel module loaded on the target
+  - the C(ip_vs) kernel module loaded on the target (no Python library beyond the standard one)
 options:
   services:
     description:

@@ -13,8 +13,7 @@ version_added: 0.1.0
 description:
   - Sets the IPVS connection timeouts of the target's current network namespace.
     Timeouts left out are not changed.
-  - Uses the IPVS generic netlink GET_CONFIG/SET_CONFIG commands through pyroute2; runs no
-    external command.
+  - Uses the IPVS generic netlink GET_CONFIG/SET_CONFIG commands; runs no external command.
 author:
   - lvs.cluster contributors (@lvs-cluster)
 extends_documentation_fragment:
@@ -30,10 +29,9 @@ attributes:
   platform:
     support: full
     platforms: linux
-    details: Talks to the kernel's IPVS generic netlink family (pyroute2) in the network namespace the module runs in.
+    details: Talks to the kernel's IPVS generic netlink family in the network namespace the module runs in.
 requirements:
-  - pyroute2 >= 0.9.5
-  - the C(ip_vs) kernel module loaded on the target
+  - the C(ip_vs) kernel module loaded on the target (no Python library beyond the standard one)
 options:
   tcp:
     description: Timeout of established TCP connections, in seconds (1..2147483).

@@ -7,10 +7,10 @@ negative errno and the request's sequence number, NLMSG_DONE, multipart dumps, s
 messages per datagram) and answers what each test tells it to.  It claims nothing about
 what the kernel answers when: that is proven in the lab (tests/integration).
 
-The session is built by its own constructor; the two sockets it opens are swapped for
-fakes (pyroute2's generic netlink socket, which only resolves the family id and carries
-the config messages, and the raw netlink socket) in the ``kernel`` fixture, the one
-place that knows where the session module finds them.
+The session is built by its own constructor; the one netlink socket it opens is swapped
+for the fake in the ``kernel`` fixture, the one place that knows where the session module
+finds it.  The fake also plays generic netlink's controller (the family id by name) and
+the IPVS config commands (timeouts).
 """
 import collections
 import errno
@@ -23,7 +23,7 @@ import pytest
 
 from ansible.module_utils import basic
 from ansible_collections.lvs.cluster.plugins.module_utils import ipvs_session as session_mod
-from ansible_collections.lvs.cluster.plugins.module_utils.base import LVSError, load_pyroute2
+from ansible_collections.lvs.cluster.plugins.module_utils.base import LVSError
 from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_plan import Op
 from ansible_collections.lvs.cluster.plugins.modules import ipvs_realserver, ipvs_service, ipvs_table
 
@@ -39,6 +39,8 @@ SVC_AF, SVC_PROTOCOL, SVC_ADDR, SVC_PORT, SVC_FWMARK, SVC_SCHED, SVC_FLAGS, SVC_
 DEST_ADDR, DEST_PORT, DEST_FWD, DEST_WEIGHT, DEST_UTHRESH, DEST_LTHRESH, DEST_ACTIVE, DEST_INACT = range(1, 9)
 DEST_FAMILY = 11
 FAMILY_ID = 0x23        # the generic netlink id the fake resolves "IPVS" to
+# include/uapi/linux/genetlink.h: the controller, its GETFAMILY/NEWFAMILY, FAMILY_ID/_NAME
+GENL_ID_CTRL, CTRL_CMD_NEWFAMILY, CTRL_CMD_GETFAMILY, CTRL_ATTR_FAMILY_ID, CTRL_ATTR_FAMILY_NAME = 0x10, 1, 3, 1, 2
 
 
 # --- netlink, independently -----------------------------------------------------------
@@ -115,7 +117,9 @@ class FakeKernel(object):
         self.options = {}
         self.bound = None
         self.closed = False
-        self.genl = FakeGenlSocket()
+        self.families = {'IPVS': FAMILY_ID}     # what the controller knows
+        self.resolved = []      # the family names asked for
+        self.timeouts = dict(tcp=900, tcpfin=120, udp=300)
 
     # the socket API the session uses
     def bind(self, address):
@@ -132,8 +136,12 @@ class FakeKernel(object):
         offset = 0
         while offset < len(data):
             size, kind, flags, seq, _port = struct.unpack_from('=IHHII', data, offset)
-            assert kind == FAMILY_ID, 'message type %d is not the resolved family' % kind
             raw = data[offset:offset + size]
+            if kind == GENL_ID_CTRL:
+                assert len(data) == size, 'the family request goes alone'
+                self.outbox.append(self._controller(raw, seq, flags))
+                return len(data)
+            assert kind == FAMILY_ID, 'message type %d is not the resolved family' % kind
             cmd, version, _reserved = struct.unpack_from('=BBH', raw, 16)
             assert version == 1
             nested = attrs_of(raw[20:])
@@ -153,9 +161,27 @@ class FakeKernel(object):
         self.outbox.extend(datagrams)
         return len(data)
 
+    def _controller(self, raw, seq, flags):
+        """Generic netlink's controller: the id of the family named, or ENOENT."""
+        cmd, _version, _reserved = struct.unpack_from('=BBH', raw, 16)
+        assert cmd == CTRL_CMD_GETFAMILY and flags == NLM_F_REQUEST | NLM_F_ACK
+        name = attrs_of(raw[20:])[CTRL_ATTR_FAMILY_NAME]
+        assert name.endswith(b'\0')
+        name = name[:-1].decode()
+        self.resolved.append(name)
+        if name not in self.families:
+            return ack(seq, errno.ENOENT, raw[:16])
+        body = (struct.pack('=BBH', CTRL_CMD_NEWFAMILY, 2, 0) + attr(CTRL_ATTR_FAMILY_NAME, name.encode() + b'\0')
+                + attr(CTRL_ATTR_FAMILY_ID, struct.pack('=H', self.families[name])))
+        return nlmsg(GENL_ID_CTRL, 0, seq, body) + ack(seq, 0, raw[:16])
+
     def _answer(self, request):
         capped = self.options.get((SOL_NETLINK, NETLINK_CAP_ACK))
         echo = request.raw[:16] if capped else request.raw
+        if request.cmd == CMD['GET_CONFIG']:
+            body = struct.pack('=BBH', CMD['SET_CONFIG'], 1, 0) + b''.join(
+                attr(CMD_ATTR_TIMEOUT[name], struct.pack('=I', value)) for name, value in sorted(self.timeouts.items()))
+            return [nlmsg(FAMILY_ID, 0, request.seq, body) + ack(request.seq, 0, echo)]
         result = self.answer(request)
         if request.flags & NLM_F_DUMP == NLM_F_DUMP:
             if isinstance(result, int):
@@ -181,36 +207,11 @@ class FakeKernel(object):
     def requests(self):
         return [request for batch in self.sends for request in batch]
 
-
-class FakeGenlSocket(object):
-    """pyroute2's generic netlink socket: resolves the family, carries the config messages."""
-
-    def __init__(self):
-        self.prid = None
-        self.bound = None
-        self.closed = False
-        self.config = []        # (cmd, {attr: payload}, type, flags) of each config request
-        self.timeouts = dict(tcp=900, tcpfin=120, udp=300)
-
-    def bind(self, family_name, msg_class):
-        self.bound = family_name
-        self.prid = FAMILY_ID
-
-    def close(self):
-        self.closed = True
-
-    def nlm_request(self, msg, msg_type, msg_flags):
-        msg.encode()
-        data = bytes(msg.data[:msg['header']['length']])
-        cmd = struct.unpack_from('=B', data, 16)[0]
-        self.config.append((cmd, attrs_of(data[20:]), msg_type, msg_flags))
-        if cmd != CMD['GET_CONFIG']:
-            return ()
-        body = struct.pack('=BBH', CMD['SET_CONFIG'], 1, 0) + b''.join(
-            attr(CMD_ATTR_TIMEOUT[name], struct.pack('=I', value)) for name, value in sorted(self.timeouts.items()))
-        reply = type(msg)(nlmsg(FAMILY_ID, 0, 1, body))
-        reply.decode()
-        return (reply,)
+    @property
+    def config(self):
+        """(cmd, {attr: payload}, flags) of each config request."""
+        return [(r.cmd, attrs_of(r.raw[20:]), r.flags) for r in self.requests
+                if r.cmd in (CMD['GET_CONFIG'], CMD['SET_CONFIG'])]
 
 
 class SocketModule(object):
@@ -229,15 +230,8 @@ class SocketModule(object):
 
 @pytest.fixture
 def kernel(monkeypatch):
-    pyroute2 = load_pyroute2()
-    if pyroute2 is None:
-        pytest.skip('pyroute2 is not importable')
     fake = FakeKernel()
-    # The session takes pyroute2's socket class from the classes it builds once per
-    # process (real message classes, only the socket swapped) and the raw socket from
-    # its module's ``socket``.
-    classes = session_mod._Pyroute2Classes.get(pyroute2)
-    monkeypatch.setattr(classes, 'socket', lambda: fake.genl)
+    # The session takes its socket from its module's ``socket``.
     monkeypatch.setattr(session_mod, 'socket', SocketModule(fake))
     return fake
 
@@ -285,12 +279,20 @@ def refuse(code, cmd, address):
 def test_the_session_resolves_the_family_and_asks_for_capped_acks(kernel):
     with session_mod.IPVSSession() as opened:
         opened.apply(dest_ops(1)[0])
-    assert kernel.genl.bound == 'IPVS'
+    assert kernel.resolved == ['IPVS']
     assert kernel.bound == (0, 0)
     assert kernel.options == {(SOL_NETLINK, NETLINK_CAP_ACK): 1}
     (request,) = kernel.requests
-    assert (request.cmd, request.seq, request.flags) == (CMD['NEW_DEST'], 1, NLM_F_REQUEST | NLM_F_ACK)
-    assert kernel.closed and kernel.genl.closed
+    # seq 1 was the family request
+    assert (request.cmd, request.seq, request.flags) == (CMD['NEW_DEST'], 2, NLM_F_REQUEST | NLM_F_ACK)
+    assert kernel.closed
+
+
+def test_a_kernel_without_the_ipvs_family_says_which_module_to_load(kernel):
+    kernel.families = {}
+    with pytest.raises(LVSError, match=r'no IPVS generic netlink family: load the ip_vs kernel module \(modprobe ip_vs\)'):
+        session_mod.IPVSSession()
+    assert kernel.resolved == ['IPVS'] and kernel.closed
 
 
 # --- batches ---------------------------------------------------------------------------
@@ -303,7 +305,7 @@ def test_ops_go_in_batches_of_256_each_acknowledged_once_at_its_end(session, ker
     for batch in kernel.sends:
         assert [r.flags for r in batch] == [NLM_F_REQUEST] * (len(batch) - 1) + [NLM_F_REQUEST | NLM_F_ACK]
     requests = kernel.requests
-    assert [r.seq for r in requests] == list(range(1, 601))
+    assert [r.seq for r in requests] == list(range(2, 602))     # seq 1: the family request
     assert set(r.cmd for r in requests) == {CMD['NEW_DEST']}
     assert [address_of(r) for r in requests] == [op.dest['address'] for op in ops]
     assert not kernel.outbox
@@ -313,7 +315,7 @@ def test_a_batch_of_exactly_256_is_one_send_and_the_next_op_starts_a_new_one(ses
     session.apply_all(dest_ops(256))
     session.apply_all(dest_ops(1))
     assert [len(batch) for batch in kernel.sends] == [256, 1]
-    assert kernel.requests[-1].seq == 257
+    assert kernel.requests[-1].seq == 258
 
 
 @pytest.mark.parametrize('refused', [0, 100, 255, 256, 300, 599])
@@ -347,18 +349,19 @@ def test_several_refusals_in_one_batch_are_recovered_in_order(session, kernel):
 
 
 def test_a_stale_refusal_before_a_batch_is_not_blamed_on_an_op_of_it(session, kernel):
-    session.apply(dest_ops(1)[0])      # seq 1
-    kernel.stale = [[ack(1, errno.EEXIST)]]
-    session.apply_all(dest_ops(5))     # seq 2..6, all accepted
+    session.apply(dest_ops(1)[0])      # seq 2 (1: the family request)
+    kernel.stale = [[ack(2, errno.EEXIST)]]
+    session.apply_all(dest_ops(5))     # seq 3..7, all accepted
     assert [r.cmd for r in kernel.requests] == [CMD['NEW_DEST']] * 6
 
 
 def test_replies_numbered_outside_a_batch_are_not_blamed_on_its_ops(session, kernel):
     # A datagram left unread behind the first batch's ack (a number past any request
-    # sent so far), then a late refusal of seq 2: both reach the second batch (seq 4, 5).
+    # sent so far), then a late refusal of seq 3: both reach the second batch (seq 5, 6;
+    # the first was 2..4, seq 1 the family request).
     kernel.stale = [[], [ack(99, errno.EINVAL)]]
     session.apply_all(dest_ops(3))
-    kernel.stale = [[ack(2, errno.EEXIST)]]
+    kernel.stale = [[ack(3, errno.EEXIST)]]
     session.apply_all(dest_ops(2))
     assert [r.cmd for r in kernel.requests] == [CMD['NEW_DEST']] * 5
 
@@ -596,14 +599,14 @@ def stale_replies(seq):
 
 
 def test_a_dump_reads_every_part_and_ignores_replies_to_earlier_requests(session, kernel):
-    session.apply(dest_ops(1)[0])                     # seq 1
+    session.apply(dest_ops(1)[0])                     # seq 2 (1: the family request)
     addresses = ['192.0.2.%d' % i for i in range(1, 8)]
     kernel.answer = lambda request: [service_payload(a) for a in addresses]
-    kernel.stale = [stale_replies(1), stale_replies(1)[::-1], [done(1)]]
+    kernel.stale = [stale_replies(2), stale_replies(2)[::-1], [done(2)]]
     services = session.services()
     assert [svc['address'] for svc in services] == addresses
     (request,) = kernel.sends[-1]
-    assert (request.cmd, request.seq, request.flags) == (CMD['GET_SERVICE'], 2, NLM_F_REQUEST | NLM_F_DUMP)
+    assert (request.cmd, request.seq, request.flags) == (CMD['GET_SERVICE'], 3, NLM_F_REQUEST | NLM_F_DUMP)
     assert not kernel.outbox
 
 
@@ -644,20 +647,20 @@ def test_table_reads_dests_only_for_the_keys_asked(session, kernel):
     assert [r.cmd for r in kernel.requests] == [CMD['GET_SERVICE'], CMD['GET_DEST']]
 
 
-# --- config (timeouts), on pyroute2's socket ------------------------------------------
+# --- config (timeouts) -------------------------------------------------------------
 
 def test_timeouts_are_read_by_the_header_numbers(session, kernel):
-    kernel.genl.timeouts = dict(tcp=901, tcpfin=121, udp=301)
+    kernel.timeouts = dict(tcp=901, tcpfin=121, udp=301)
     assert session.timeouts() == {'tcp': 901, 'tcpfin': 121, 'udp': 301}
-    ((cmd, attrs, msg_type, flags),) = kernel.genl.config
-    assert (cmd, attrs, msg_type, flags) == (CMD['GET_CONFIG'], {}, FAMILY_ID, NLM_F_REQUEST | NLM_F_ACK)
+    ((cmd, attrs, flags),) = kernel.config
+    assert (cmd, attrs, flags) == (CMD['GET_CONFIG'], {}, NLM_F_REQUEST | NLM_F_ACK)
 
 
 def test_only_the_timeouts_given_are_sent_as_u32(session, kernel):
     session.set_timeouts({'tcp': 7200, 'udp': 30})
     session.set_timeouts({'tcpfin': 60})
-    (cmd, first, _t, _f), (_c, second, _t2, _f2) = kernel.genl.config
-    assert cmd == CMD['SET_CONFIG']
+    (cmd, first, flags), (_c, second, _f) = kernel.config
+    assert cmd == CMD['SET_CONFIG'] and flags == NLM_F_REQUEST | NLM_F_ACK
     assert first == {CMD_ATTR_TIMEOUT['tcp']: struct.pack('=I', 7200), CMD_ATTR_TIMEOUT['udp']: struct.pack('=I', 30)}
     assert second == {CMD_ATTR_TIMEOUT['tcpfin']: struct.pack('=I', 60)}
 

@@ -7,6 +7,7 @@ import struct
 
 import pytest
 
+from ansible_collections.lvs.cluster.plugins.module_utils import ipvs_wire
 from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_plan import build_wanted_service, Op
 from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_wire import (
     CMD_ATTR_DEST, CMD_ATTR_SERVICE, CMD_DEL_DEST, CMD_NEW_DEST, CMD_NEW_SERVICE, CMD_SET_SERVICE,
@@ -110,3 +111,28 @@ def test_ipv6_addresses_read_back_spelled_as_validation_spells_them(address):
     service = svc(address=address)
     back = service_from_wire(encode_service_key(service) + encode_service_settings(service), with_stats=False)
     assert back['address'] == service['address']
+
+
+# --- the family request and the timeouts (genetlink.h, ip_vs.h numbers written here) -----
+
+def test_the_family_request_asks_the_controller_for_the_name_nul_terminated():
+    request = ipvs_wire.family_request(7, 'IPVS')
+    size, kind, flags, seq, _port = struct.unpack_from('=IHHII', request)
+    assert (size, kind, flags, seq) == (len(request), 0x10, 0x1 | 0x4, 7)
+    assert struct.unpack_from('=BBH', request, 16)[:1] == (3,)            # CTRL_CMD_GETFAMILY
+    assert request[20:] == struct.pack('=HH', 9, 2) + b'IPVS\0' + b'\0' * 3  # CTRL_ATTR_FAMILY_NAME
+
+
+def test_the_family_id_is_read_from_the_controller_reply():
+    body = (struct.pack('=BBH', 1, 2, 0) + struct.pack('=HH', 9, 2) + b'IPVS\0\0\0\0'
+            + struct.pack('=HH', 6, 1) + struct.pack('=H', 0x2a) + b'\0\0')
+    assert ipvs_wire.family_id_from_wire(body) == 0x2a
+    assert ipvs_wire.family_id_from_wire(struct.pack('=BBH', 1, 2, 0)) is None
+
+
+def test_timeouts_go_as_u32_only_those_given_and_come_back_by_name():
+    sent = ipvs_wire.encode_timeouts({'udp': 30, 'tcp': 7200})
+    assert sent == struct.pack('=HHI', 8, 4, 7200) + struct.pack('=HHI', 8, 6, 30)
+    reply = struct.pack('=BBH', 12, 1, 0) + b''.join(struct.pack('=HHI', 8, k, v) for k, v in ((6, 300), (4, 900), (5, 120)))
+    assert ipvs_wire.timeouts_from_wire(reply) == {'tcp': 900, 'tcpfin': 120, 'udp': 300}
+    assert ipvs_wire.timeouts_from_wire(reply[:-8]) is None
