@@ -31,6 +31,15 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 HERE = os.path.dirname(os.path.abspath(__file__))
 _counter = itertools.count()
 
+# Another pyroute2 line for the modules than the guest's own (PyPI's, in /usr/local):
+# LVS_ITEST_PYROUTE2 names an unpacked python3-pyroute2 .deb on this side
+# (tests/lab/debian-pyroute2) and LVS_ITEST_PYROUTE2_VERSION the version it must be.
+# It is copied into the guest and put first on the modules' path.
+PYROUTE2_TREE = os.environ.get("LVS_ITEST_PYROUTE2")
+PYROUTE2_VERSION = os.environ.get("LVS_ITEST_PYROUTE2_VERSION")
+GUEST_PYROUTE2 = "/run/lvs-itest/pyroute2"
+GUEST_PYTHONPATH = GUEST_PYROUTE2 + "/usr/lib/python3/dist-packages"
+
 
 def pytest_configure(config):
     if not IN_GUEST and SSH_CONFIG and not config.option.basetemp:
@@ -49,6 +58,28 @@ def pytest_sessionstart(session):
                           % (shlex.quote(os.path.dirname(REPO)), shlex.quote(REPO)))
     if rc != 0:
         pytest.exit("could not link %s to the checkout in the guest: %s" % (REPO, err), returncode=3)
+    if PYROUTE2_TREE:
+        _install_pyroute2_line()
+
+
+def _install_pyroute2_line():
+    """Copy the pyroute2 line under test into the guest; check the modules' Python gets it."""
+    tar = subprocess.Popen(["tar", "-C", PYROUTE2_TREE, "-c", "usr/lib/python3/dist-packages"],
+                           stdout=subprocess.PIPE)
+    untar = subprocess.run(["ssh", "-F", SSH_CONFIG, "lab-guest",
+                            "rm -rf {d} && mkdir -p {d} && tar -C {d} -x".format(d=GUEST_PYROUTE2)],
+                           stdin=tar.stdout, capture_output=True, text=True, check=False)
+    tar.stdout.close()
+    if tar.wait() != 0 or untar.returncode != 0:
+        pytest.exit("could not copy %s into the guest: %s" % (PYROUTE2_TREE, untar.stderr), returncode=3)
+    rc, out, err = guest("PYTHONPATH=%s python3 -c 'import importlib.metadata as m, pyroute2; "
+                         "print(m.version(\"pyroute2\"), pyroute2.__file__)'" % GUEST_PYTHONPATH)
+    found = out.split()
+    if rc != 0 or len(found) != 2 or not found[1].startswith(GUEST_PYTHONPATH + "/"):
+        pytest.exit("the guest's python3 does not take pyroute2 from %s: %s%s" % (GUEST_PYROUTE2, out, err),
+                    returncode=3)
+    if PYROUTE2_VERSION and found[0] != PYROUTE2_VERSION:
+        pytest.exit("pyroute2 %s in the guest, %s expected" % (found[0], PYROUTE2_VERSION), returncode=3)
 
 
 def pytest_unconfigure(config):
@@ -63,9 +94,10 @@ class Netns:
         self.name = name
         # The interpreter Ansible runs the test's modules with: python3 in this namespace.
         self.python = "/run/lvs-itest/%s-python3" % name
+        path = ("PYTHONPATH=%s " % GUEST_PYTHONPATH) if PYROUTE2_TREE else ""
         rc, _out, err = guest("ip netns add {ns} && ip -n {ns} link set lo up && mkdir -p /run/lvs-itest && "
-                              "printf '#!/bin/sh\nexec ip netns exec {ns} /usr/bin/python3 \"$@\"\n' > {py} && "
-                              "chmod 755 {py}".format(ns=name, py=self.python))
+                              "printf '#!/bin/sh\n{path}exec ip netns exec {ns} /usr/bin/python3 \"$@\"\n' > {py} && "
+                              "chmod 755 {py}".format(ns=name, py=self.python, path=path))
         if rc != 0:
             raise AssertionError("could not make namespace %s: %s" % (name, err))
 
