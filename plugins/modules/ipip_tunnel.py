@@ -24,7 +24,7 @@ description:
 author:
   - lvs.cluster contributors (@lvs-cluster)
 requirements:
-  - pyroute2 >= 0.7.2 (the distributions' python3-pyroute2: Debian 12 has 0.7.2, Debian 13 0.7.7)
+  - pyroute2 >= 0.7.2 (the distributions' python3-pyroute2 is enough; Debian 12 has 0.7.2, Debian 13 0.7.7)
   - the C(ipip) kernel module (C(modprobe ipip)) on the managed host
 extends_documentation_fragment:
   - lvs.cluster.attributes
