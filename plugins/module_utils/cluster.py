@@ -48,6 +48,13 @@ FORWARDINGS = ('nat', 'dr', 'tun')
 # packet marking) is written for these.
 CLUSTER_PROTOCOLS = ('tcp', 'udp', 'fwmark')
 
+# The distribution packages a host's roles use (the same name on Debian and RHEL-family
+# hosts); lvs_plan.packages lists a host's, the roles install them (lvs_install_packages).
+PACKAGE_IPVSADM = 'ipvsadm'             # a static director's boot path: ipvsadm-restore
+PACKAGE_NFTABLES = 'nftables'           # a director that marks fwmark traffic: nft
+PACKAGE_KEEPALIVED = 'keepalived'       # a director in keepalived mode
+PACKAGE_PYROUTE2 = 'python3-pyroute2'   # a host that runs lvs_vip or ipip_tunnel
+
 # Policy-routing table and rule priority a NAT real server's replies use (see realserver role).
 NAT_TABLE = 240
 NAT_RULE_PRIORITY = 31000
@@ -515,7 +522,34 @@ def _build_plans(planned, hosts, directors, ha, prios, virtual_servers):
             rs['nat_priority'] = NAT_RULE_PRIORITY
         if 'router' in host.roles:
             plans[name]['router'] = _router_plan(host, planned, directors)
+        plans[name]['packages'] = host_packages(plans[name])
     return plans
+
+
+def host_packages(plan):
+    """The distribution packages the roles of a host's PLAN use, sorted; nothing else.
+
+    A static director runs lvs_vip (pyroute2) for its VIPs and restores its table at boot
+    with ipvsadm-restore; a keepalived director leaves VIPs and table to keepalived, so it
+    needs keepalived and neither of those. nft marks fwmark traffic (a NAT director's
+    forwarding and a NAT real server's reply routes are sysctls and ip rules: iproute2).
+    DR and TUN real servers put the VIP up with lvs_vip or ipip_tunnel (pyroute2); a
+    NAT-only real server and a router use neither."""
+    packages = set()
+    director = plan.get('director')
+    if director is not None:
+        if director.get('keepalived') is not None:
+            packages.add(PACKAGE_KEEPALIVED)
+        else:
+            packages.add(PACKAGE_IPVSADM)
+        if director['vips']:
+            packages.add(PACKAGE_PYROUTE2)
+        if director['fwmarks']:
+            packages.add(PACKAGE_NFTABLES)
+    realserver = plan.get('realserver')
+    if realserver is not None and (realserver['dr_vips'] or realserver['tun_vips']):
+        packages.add(PACKAGE_PYROUTE2)
+    return sorted(packages)
 
 
 def _router_plan(host, planned, directors):
