@@ -5,6 +5,7 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+from ansible.module_utils.parsing.convert_bool import BOOLEANS_FALSE, BOOLEANS_TRUE
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
@@ -47,6 +48,18 @@ class ActionModule(ActionBase):
         if isinstance(keepalived, dict) and keepalived.get('auth_pass') is not None:
             # A vaulted secret arrives as a vault object: validate its text.
             keepalived = dict(keepalived, auth_pass=str(keepalived['auth_pass']))
+        install = task_vars.get('lvs_install_packages', True)
+        if install is None:
+            install = True
+        if isinstance(install, bool):
+            pass
+        elif str(install).lower() in [str(v).lower() for v in BOOLEANS_TRUE]:
+            install = True
+        elif str(install).lower() in [str(v).lower() for v in BOOLEANS_FALSE]:
+            install = False
+        else:
+            problems.append('lvs_install_packages: %r is not true or false; true (the default) '
+                            'installs the packages the roles use, false leaves them to you' % (install,))
         try:
             plans = plan_cluster(services, inventory, groups, keepalived)
         except ClusterError as exc:
@@ -71,6 +84,7 @@ class ActionModule(ActionBase):
                                    % (old, new), version='0.2.0', collection_name='lvs.cluster')
         plan = dict(plans.get(me, {'roles': []}))
         plan['conf_dir'] = task_vars.get('lvs_conf_dir') or DEFAULT_CONF_DIR
+        plan['install_packages'] = install
         result['changed'] = False
         # Under a result key, never ansible_facts: a fact is cached by a fact cache (a later
         # run would find a stale plan there) and read as a bare variable only through

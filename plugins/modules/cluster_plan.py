@@ -11,7 +11,7 @@ module: cluster_plan
 short_description: Check the whole cluster description on the controller and derive each host's part
 version_added: 0.1.0
 description:
-  - Reads C(lvs_services), C(lvs_keepalived) and the groups C(lvs_directors), C(lvs_realservers) and
+  - Reads C(lvs_services), C(lvs_keepalived), C(lvs_install_packages) and the groups C(lvs_directors), C(lvs_realservers) and
     C(lvs_routers) with each member's C(lvs_address), C(lvs_vip_interface), C(lvs_interface) and
     C(lvs_vrrp_priority), validates all of it and returns RV(plan), which says what the director, real server and
     router roles apply on the host.
@@ -71,6 +71,20 @@ plan:
     conf_dir:
       description: Where the roles keep their generated files, C(lvs_conf_dir) (default V(/etc/lvs-cluster)).
       type: str
+      returned: always
+    packages:
+      description:
+        - The distribution packages the host's roles use, sorted, nothing else - V(ipvsadm) on a director
+          without keepalived (it restores the table at boot), V(keepalived) on a keepalived director,
+          V(nftables) on a director with fwmark services, V(python3-pyroute2) where M(lvs.cluster.lvs_vip) or
+          M(lvs.cluster.ipip_tunnel) run (directors without keepalived, DR and TUN real servers).
+      type: list
+      elements: str
+      returned: always
+      sample: [ipvsadm, python3-pyroute2]
+    install_packages:
+      description: C(lvs_install_packages) (default V(true)) - the roles install RV(plan.packages) a host lacks.
+      type: bool
       returned: always
     director:
       description: VIPs, IPVS rules (ipvsadm-save text), kernel modules, NAT and fwmark needs; in

@@ -10,7 +10,7 @@ PLAYBOOK = """
 - hosts: localhost
   gather_facts: false
   vars:
-    lvs_plan: {roles: [router], conf_dir: /etc/lvs-cluster}
+    lvs_plan: {roles: [router], conf_dir: /etc/lvs-cluster, packages: [], install_packages: true}
     lvs_address: 203.0.113.250/24
   tasks:
     - block:
@@ -34,9 +34,11 @@ def test_failed_host_check_message_is_its_missing_lines(tmp_path):
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     failed = json.loads(out.read_text())
-    assert failed['task'] == 'Stop with what the host is missing'
+    assert failed['task'] == 'Check the host has what its cluster roles need (read-only)'
     assert failed['result']['msg'].splitlines() == [
         'localhost lacks what its cluster roles need, nothing was changed:',
         'missing: lvs_address 203.0.113.250/24 is on no interface of localhost (ip -o addr); '
         'fix hostvars.localhost.lvs_address',
     ]
+    # It ran under the interpreter Ansible used, not whatever python3 is on PATH.
+    assert failed['result']['python'] == sys.executable

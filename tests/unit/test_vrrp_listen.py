@@ -1,8 +1,6 @@
-"""The VRRP listener of the host check (roles/common/files/vrrp-listen.py): what it reads
+"""The VRRP listener of the host check (plugins/module_utils/vrrp_listen.py): what it reads
 from a packet and what it says. That it hears a real foreign router is proven in the lab
 (molecule/ha: a rogue advertiser on the client makes site.yml stop before any change)."""
-import importlib.util
-import os
 import socket
 import struct
 import threading
@@ -10,11 +8,7 @@ import time
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SPEC = importlib.util.spec_from_file_location(
-    'vrrp_listen', os.path.join(REPO, 'roles', 'common', 'files', 'vrrp-listen.py'))
-vrrp_listen = importlib.util.module_from_spec(SPEC)
-SPEC.loader.exec_module(vrrp_listen)
+from ansible_collections.lvs.cluster.plugins.module_utils import vrrp_listen
 
 
 def vrrp(version=2, kind=1, vrid=51, priority=100):

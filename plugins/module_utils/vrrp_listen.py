@@ -1,3 +1,6 @@
+# -*- coding: utf-8 -*-
+# Copyright: lvs.cluster contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # Listens on a director's VRRP interface for advertisements of our virtual_router_id from
 # a router that is not one of our directors (part of the read-only host check).
 #
@@ -5,10 +8,13 @@
 # drops the other's advertisements as invalid, or one side's VIPs flap). keepalived's own
 # examples all use 51, so a second cluster on a LAN often collides. The inventory cannot
 # see the other cluster; the wire can. Standard library only: it runs before anything is
-# installed or changed, as `python3 - ARGS` from host-check.sh.
+# installed or changed, in the host_check module (foreign_router_lines).
 #
-# Args: INTERFACE VRID FAMILY(4|6) SECONDS FIELD OUR_ADDRESS... ; prints one
+# As a program: INTERFACE VRID FAMILY(4|6) SECONDS FIELD OUR_ADDRESS... ; prints one
 # "missing: ..." line per foreign router and exits 1 if it heard any.
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
 import socket
 import struct
 import sys
@@ -63,18 +69,23 @@ def listen(interface, vrid, family, seconds, ours):
             heard[address] = (found[0], found[2])
 
 
+def foreign_router_lines(interface, vrid, family, seconds, field, ours):
+    """One "missing: ..." line per foreign router heard advertising VRID on INTERFACE."""
+    heard = listen(interface, int(vrid), int(family), float(seconds), set(ours))
+    return ['missing: a virtual_router_id of its own on %s: %s (VRRPv%d, priority %d) already '
+            'advertises ID %d there and is not one of this inventory\'s directors; two VRRP '
+            'routers with one ID on a segment fight over its addresses. Set %s to an ID '
+            'unused on that segment (1..255)'
+            % (interface, address, version, priority, int(vrid), field)
+            for address, (version, priority) in sorted(heard.items())]
+
+
 def main(argv):
     interface, vrid, family, seconds, field = argv[:5]
-    vrid, family = int(vrid), int(family)
-    ours = set(argv[5:])
-    heard = listen(interface, vrid, family, float(seconds), ours)
-    for address, (version, priority) in sorted(heard.items()):
-        print('missing: a virtual_router_id of its own on %s: %s (VRRPv%d, priority %d) already '
-              'advertises ID %d there and is not one of this inventory\'s directors; two VRRP '
-              'routers with one ID on a segment fight over its addresses. Set %s to an ID '
-              'unused on that segment (1..255)'
-              % (interface, address, version, priority, vrid, field))
-    return 1 if heard else 0
+    lines = foreign_router_lines(interface, vrid, family, seconds, field, argv[5:])
+    for line in lines:
+        print(line)
+    return 1 if lines else 0
 
 
 if __name__ == '__main__':
