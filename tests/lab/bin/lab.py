@@ -162,6 +162,10 @@ def create(name, spec):
         os.makedirs(os.path.join(d, sub))
     with open(os.path.join(d, "spec.json"), "w") as fh:
         json.dump(spec, fh)
+    # A bare host: lab-host-init removes the cluster's packages from its own root at its
+    # first boot (the guest's root stays as it is).
+    if spec.get("bare"):
+        open(os.path.join(d, "bare"), "w").close()
     # Every real server serves HTTP that names itself (written into its own /srv).
     if spec.get("web"):
         www = os.path.join(d, "upper", "srv", "www")

@@ -1,0 +1,56 @@
+"""Bare hosts converged from nothing (tests/lab/topologies/bare.yml): the roles installed
+what each host needs from the local apt repository, the cluster carries traffic, and the
+idempotence step (Molecule's, before this) re-ran site.yml with no change. Oracles: dpkg,
+the hosts' own python3, curl from the client, ipvsadm -S -n."""
+import collections
+
+import cluster_checks as c
+
+VIP = '192.0.2.100'
+PACKAGES = {'director': ['keepalived', 'nftables'], 'rs1': ['python3-pyroute2'],
+            'rs2': ['python3-pyroute2']}
+NOT_INSTALLED = {'director': ['ipvsadm', 'python3-pyroute2'], 'rs1': ['keepalived', 'nftables',
+                                                                      'ipvsadm'],
+                 'rs2': ['keepalived', 'nftables', 'ipvsadm']}
+
+
+def status(name, package):
+    return c.host(name).run("dpkg-query -W -f '${Status}' %s" % package).stdout
+
+
+def test_the_roles_installed_each_hosts_packages_and_nothing_else():
+    for name, packages in PACKAGES.items():
+        for package in packages:
+            assert status(name, package) == 'install ok installed', (name, package)
+        for package in NOT_INSTALLED[name]:
+            assert 'ok installed' not in status(name, package), (name, package)
+
+
+def test_real_servers_use_debians_pyroute2():
+    for name in ('rs1', 'rs2'):
+        out = c.sh(name, "python3 -c 'import importlib.metadata as m, pyroute2; "
+                         "print(m.version(\"pyroute2\"), pyroute2.__file__)'")
+        version, path = out.split()
+        assert version == '0.7.2' and path.startswith('/usr/lib/python3/dist-packages/'), out
+
+
+def split(port):
+    out = c.sh('client', 'for i in $(seq 8); do curl -s --max-time 3 http://%s:%d/ || echo TIMEOUT; done'
+               % (VIP, port))
+    return collections.Counter(out.split())
+
+
+def test_traffic_through_the_vip_splits_across_both_real_servers():
+    for port in (80, 8080):
+        counts = split(port)
+        assert counts == {'rs1': 4, 'rs2': 4}, (port, counts)
+
+
+def test_keepalived_made_the_table():
+    # The bare director has no ipvsadm (keepalived mode needs none): the guest's own
+    # ipvsadm reads the director's network namespace.
+    table = c.guest('ip netns exec lab-director ipvsadm -S -n')
+    for line in ('-A -t 192.0.2.100:80 -s rr', '-a -t 192.0.2.100:80 -r 192.0.2.11:80 -g -w 1',
+                 '-a -t 192.0.2.100:80 -r 192.0.2.12:80 -g -w 1', '-A -f 10 -s rr',
+                 '-a -f 10 -r 192.0.2.11:0 -g -w 1', '-a -f 10 -r 192.0.2.12:0 -g -w 1'):
+        assert line in table.splitlines(), table
