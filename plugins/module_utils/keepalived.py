@@ -442,7 +442,7 @@ def director_conf(conf, me, directors, prios, vips, virtual_servers):
         'smtp_server': conf['smtp_server'],
         'virtual_servers': virtual_servers,
         # The host check listens this long on the interface for another router already
-        # advertising our virtual_router_id (roles/common/files/vrrp-listen.py): three
+        # advertising our virtual_router_id (module_utils/vrrp_listen.py): three
         # advertisements of ours, at least 3.5 s so a foreign router's default 1 s is heard.
         'vrid_listen': {
             'family': me.address.version if me.address else 4,
