@@ -530,18 +530,19 @@ def host_packages(plan):
     """The distribution packages the roles of a host's PLAN use, sorted; nothing else.
 
     A static director runs lvs_vip (pyroute2) for its VIPs and restores its table at boot
-    with ipvsadm-restore; a keepalived director leaves VIPs and table to keepalived, so it
-    needs keepalived and neither of those. nft marks fwmark traffic (a NAT director's
+    with ipvsadm-restore; a keepalived director leaves VIPs and table to keepalived (no
+    pyroute2), and uses ipvsadm to stop the kernel's connection sync daemons when sync is
+    turned off (keepalived's reload leaves them running; Debian's keepalived recommends
+    ipvsadm too). nft marks fwmark traffic (a NAT director's
     forwarding and a NAT real server's reply routes are sysctls and ip rules: iproute2).
     DR and TUN real servers put the VIP up with lvs_vip or ipip_tunnel (pyroute2); a
     NAT-only real server and a router use neither."""
     packages = set()
     director = plan.get('director')
     if director is not None:
+        packages.add(PACKAGE_IPVSADM)
         if director.get('keepalived') is not None:
             packages.add(PACKAGE_KEEPALIVED)
-        else:
-            packages.add(PACKAGE_IPVSADM)
         if director['vips']:
             packages.add(PACKAGE_PYROUTE2)
         if director['fwmarks']:

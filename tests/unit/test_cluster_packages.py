@@ -2,8 +2,8 @@
 
 Expectations are written out by hand per example inventory and per case (not recomputed
 from the planner's rule): a static director restores its table with ipvsadm-restore and
-puts its VIPs up with lvs_vip (pyroute2); a keepalived director needs keepalived only
-(keepalived owns VIPs and table); nft only where fwmark traffic is marked; pyroute2 on
+puts its VIPs up with lvs_vip (pyroute2); a keepalived director needs keepalived (it
+owns VIPs and table) and ipvsadm (stopping the sync daemons when sync is turned off); nft only where fwmark traffic is marked; pyroute2 on
 DR and TUN real servers (lvs_vip, ipip_tunnel), never on NAT-only real servers or routers.
 """
 import pytest
@@ -22,9 +22,9 @@ EXAMPLES = {
     # A fwmark service: nft on the director; NAT real servers reply by ip rule only.
     'nat': {'director': [IPVSADM, NFT, PYROUTE2], 'rs1': [], 'rs2': []},
     'tun': {'director': [IPVSADM, PYROUTE2], 'router': [], 'rs1': [PYROUTE2], 'rs2': [PYROUTE2]},
-    # keepalived owns VIPs and table: no ipvsadm, no lvs_vip (pyroute2) on the directors;
-    # the DR service puts the VIP on the real servers' lo.
-    'ha': {'lb1': [KEEPALIVED], 'lb2': [KEEPALIVED], 'rs1': [PYROUTE2], 'rs2': [PYROUTE2]},
+    # keepalived owns VIPs and table: no lvs_vip (pyroute2) on the directors; ipvsadm
+    # stops sync daemons; the DR service puts the VIP on the real servers' lo.
+    'ha': {'lb1': [IPVSADM, KEEPALIVED], 'lb2': [IPVSADM, KEEPALIVED], 'rs1': [PYROUTE2], 'rs2': [PYROUTE2]},
 }
 
 
@@ -65,11 +65,12 @@ FWMARK = {'protocol': 'fwmark', 'fwmark': 7, 'scheduler': 'rr', 'forwarding': 'd
      None, {'lb': [IPVSADM, PYROUTE2], 'rs1': [PYROUTE2], 'rs2': []}),
     ([service('dr'), FWMARK], None,
      {'lb': [IPVSADM, NFT, PYROUTE2], 'rs1': [PYROUTE2], 'rs2': [PYROUTE2]}),
-    # keepalived mode with one director (enabled): keepalived (+ nft for the mark), not
-    # ipvsadm, not pyroute2.
+    # keepalived mode with one director (enabled): keepalived and ipvsadm (+ nft for the
+    # mark), not pyroute2.
     ([service('dr'), FWMARK], {'enabled': True},
-     {'lb': [KEEPALIVED, NFT], 'rs1': [PYROUTE2], 'rs2': [PYROUTE2]}),
-    ([service('nat', ('rs1', 'rs2'))], {'enabled': True}, {'lb': [KEEPALIVED], 'rs1': [], 'rs2': []}),
+     {'lb': [IPVSADM, KEEPALIVED, NFT], 'rs1': [PYROUTE2], 'rs2': [PYROUTE2]}),
+    ([service('nat', ('rs1', 'rs2'))], {'enabled': True},
+     {'lb': [IPVSADM, KEEPALIVED], 'rs1': [], 'rs2': []}),
 ], ids=['no-services', 'dr-one-server', 'tun', 'nat', 'dr-and-nat-servers', 'fwmark-static',
         'fwmark-keepalived', 'nat-keepalived'])
 def test_packages_follow_what_the_roles_run(services, keepalived, expected):
