@@ -52,3 +52,16 @@ def test_keepalived_made_the_table():
                  '-a -t 192.0.2.100:80 -r 192.0.2.12:80 -g -w 1', '-A -f 10 -s rr',
                  '-a -f 10 -r 192.0.2.11:0 -g -w 1', '-a -f 10 -r 192.0.2.12:0 -g -w 1'):
         assert line in table.splitlines(), table
+
+
+def test_with_lvs_install_packages_false_a_missing_package_stops_every_host_unchanged():
+    # Last: it takes rs2's pyroute2 away. Without lvs_install_packages the check names
+    # the package, the host and the command, and no host is touched.
+    c.sh('rs2', 'dpkg --purge python3-pyroute2')
+    names = ('director', 'rs1', 'rs2')
+    before = c.snapshot(names)
+    rc, out = c.site(extra_vars={'lvs_install_packages': False})
+    assert rc != 0, out[-3000:]
+    assert 'apt-get install python3-pyroute2' in out and 'lvs_install_packages is false' in out, out[-3000:]
+    assert 'Ansible uses on rs2' in out, out[-3000:]
+    assert c.snapshot(names) == before
