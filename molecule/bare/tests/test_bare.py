@@ -65,3 +65,19 @@ def test_with_lvs_install_packages_false_a_missing_package_stops_every_host_unch
     assert 'apt-get install python3-pyroute2' in out and 'lvs_install_packages is false' in out, out[-3000:]
     assert 'Ansible uses on rs2' in out, out[-3000:]
     assert c.snapshot(names) == before
+
+
+def test_a_package_that_cannot_be_installed_stops_every_host_unchanged():
+    # After the one above (rs2 lacks python3-pyroute2): rs2's package source is gone, so
+    # apt fails; the run stops with the host, the package and the fix, before anything of
+    # the cluster is applied anywhere.
+    c.sh('rs2', "echo 'deb [trusted=yes] file:/nonexistent ./' > /etc/apt/sources.list && "
+                "rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin")
+    names = ('director', 'rs1', 'rs2')
+    before = c.snapshot(names)
+    rc, out = c.site()
+    assert rc != 0, out[-3000:]
+    assert 'rs2: installing python3-pyroute2 with apt failed; nothing of the cluster was applied on it' \
+        in out, out[-3000:]
+    assert 'Fix: give rs2 a package source that has them' in out, out[-3000:]
+    assert c.snapshot(names) == before
