@@ -55,8 +55,8 @@ def pyroute2_version():
     """The version of the pyroute2 this interpreter imports: None when it has none,
     'unknown' when it has one without metadata."""
     try:
-        import importlib.util
-        if importlib.util.find_spec('pyroute2') is None:
+        from importlib import util as importlib_util
+        if importlib_util.find_spec('pyroute2') is None:
             return None
     except (ImportError, ValueError):
         return None

@@ -9,15 +9,11 @@
 # examples all use 51, so a second cluster on a LAN often collides. The inventory cannot
 # see the other cluster; the wire can. Standard library only: it runs before anything is
 # installed or changed, in the host_check module (foreign_router_lines).
-#
-# As a program: INTERFACE VRID FAMILY(4|6) SECONDS FIELD OUR_ADDRESS... ; prints one
-# "missing: ..." line per foreign router and exits 1 if it heard any.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import socket
 import struct
-import sys
 import time
 
 IPPROTO_VRRP = 112
@@ -79,14 +75,3 @@ def foreign_router_lines(interface, vrid, family, seconds, field, ours):
             % (interface, address, version, priority, int(vrid), field)
             for address, (version, priority) in sorted(heard.items())]
 
-
-def main(argv):
-    interface, vrid, family, seconds, field = argv[:5]
-    lines = foreign_router_lines(interface, vrid, family, seconds, field, argv[5:])
-    for line in lines:
-        print(line)
-    return 1 if lines else 0
-
-
-if __name__ == '__main__':
-    sys.exit(main(sys.argv[1:]))

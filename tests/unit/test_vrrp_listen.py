@@ -42,18 +42,16 @@ def test_a_foreign_router_is_reported_with_the_field_and_the_fix(monkeypatch, ca
         calls.append((interface, vrid, family, seconds, ours))
         return {'192.0.2.30': (2, 50)}
     monkeypatch.setattr(vrrp_listen, 'listen', heard)
-    rc = vrrp_listen.main(['eth0', '51', '4', '3.5', 'lvs_keepalived.virtual_router_id',
-                           '192.0.2.2', '192.0.2.3'])
-    out = capsys.readouterr().out
-    assert rc == 1 and calls == [('eth0', 51, 4, 3.5, {'192.0.2.2', '192.0.2.3'})]
-    assert out.startswith('missing: ') and '192.0.2.30' in out and 'ID 51' in out
-    assert 'Set lvs_keepalived.virtual_router_id to an ID unused' in out
+    lines = vrrp_listen.foreign_router_lines('eth0', '51', '4', '3.5', 'lvs_keepalived.virtual_router_id',
+                                             ['192.0.2.2', '192.0.2.3'])
+    assert calls == [('eth0', 51, 4, 3.5, {'192.0.2.2', '192.0.2.3'})]
+    assert len(lines) == 1 and lines[0].startswith('missing: ') and '192.0.2.30' in lines[0]
+    assert 'ID 51' in lines[0] and 'Set lvs_keepalived.virtual_router_id to an ID unused' in lines[0]
 
 
 def test_silence_passes(monkeypatch, capsys):
     monkeypatch.setattr(vrrp_listen, 'listen', lambda *args: {})
-    assert vrrp_listen.main(['eth0', '51', '4', '3.5', 'f']) == 0
-    assert capsys.readouterr().out == ''
+    assert vrrp_listen.foreign_router_lines('eth0', '51', '4', '3.5', 'f', []) == []
 
 
 def test_listen_hears_a_real_advertisement_of_its_vrid_only():

@@ -9,8 +9,7 @@ import cluster_checks as c
 VIP = '192.0.2.100'
 PACKAGES = {'director': ['ipvsadm', 'keepalived', 'nftables'], 'rs1': ['python3-pyroute2'],
             'rs2': ['python3-pyroute2']}
-NOT_INSTALLED = {'director': ['python3-pyroute2'], 'rs1': ['keepalived', 'nftables',
-                                                                      'ipvsadm'],
+NOT_INSTALLED = {'director': ['python3-pyroute2'], 'rs1': ['keepalived', 'nftables', 'ipvsadm'],
                  'rs2': ['keepalived', 'nftables', 'ipvsadm']}
 
 
