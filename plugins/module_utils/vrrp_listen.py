@@ -74,4 +74,3 @@ def foreign_router_lines(interface, vrid, family, seconds, field, ours):
             'unused on that segment (1..255)'
             % (interface, address, version, priority, int(vrid), field)
             for address, (version, priority) in sorted(heard.items())]
-
