@@ -22,6 +22,8 @@ from ansible_collections.lvs.cluster.plugins.module_utils.net_sysctl import key_
 NFT_TABLE = "inet lvs_cluster"
 PROTOCOLS = {"tcp": 6, "udp": 17, "sctp": 132}
 _MODULE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# An init service name (systemd unit stem, /etc/init.d script): no path, no option.
+SERVICE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,127}$")
 _SYSCTL_PART = re.compile(r"^[A-Za-z0-9_.:@+-]+$")
 # Tables the kernel reserves: unspec, default, main, local.
 _RESERVED_TABLES = (0, 253, 254, 255)
@@ -346,3 +348,19 @@ def timeout_changes(wanted, live):
     if live is None:
         return dict(wanted)
     return dict((k, v) for k, v in wanted.items() if live.get(k) != v)
+
+
+# -- services ------------------------------------------------------------------------
+
+def validate_services(services, field="services"):
+    out, seen = [], set()
+    for index, service in enumerate(services or []):
+        name = service.get("name")
+        if not isinstance(name, str) or not SERVICE_NAME.match(name):
+            raise LVSError("%s[%d].name: %r is not a service name (letters, digits, _ . @ and -), e.g. keepalived"
+                           % (field, index, name))
+        if name in seen:
+            raise LVSError("%s[%d].name: %s is listed twice; list each service once" % (field, index, name))
+        seen.add(name)
+        out.append({"name": name, "started": bool(service.get("started"))})
+    return out

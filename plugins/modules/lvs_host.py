@@ -17,7 +17,8 @@ description:
     routes of a router and the IPVS connection timeouts.
   - Every option is validated, and every value read, before anything is changed. An option left out leaves its
     area alone.
-  - Kernel modules are loaded first (the C(net.ipv4.vs.*) sysctls exist only once C(ip_vs) is loaded).
+  - Kernel modules are loaded first (the C(net.ipv4.vs.*) sysctls exist only once C(ip_vs) is loaded); the
+    services of O(services) come last, once the kernel state they rely on is there.
 author:
   - lvs.cluster contributors (@lvs-cluster)
 extends_documentation_fragment:
@@ -28,16 +29,21 @@ attributes:
     details:
       - Everything is read and nothing is changed. A sysctl that exists only once a module of O(kernel_modules)
         is loaded is reported with an unknown value (C(null)) before.
+      - An O(nft_table.ruleset) file that does not exist yet (its writer ran in check mode too) is reported as a
+        load, with no listing after.
   diff_mode:
     support: full
-    details: One before/after per area that would change (modules, sysctls, the nft table listing, rules, routes, timeouts).
+    details:
+      - One before/after per area that would change (modules, sysctls, the nft table listing, rules, routes,
+        timeouts, services, sync daemons).
   platform:
     support: full
     platforms: linux
     details: Works in the network namespace it runs in (kernel modules are the kernel's, for every namespace).
 requirements:
   - C(modprobe) for O(kernel_modules), C(nft) and C(unshare) for O(nft_table), C(ip) (iproute2) for
-    O(nat_routing) and O(routes)
+    O(nat_routing) and O(routes); for O(services) systemd (C(systemctl)) or sysv init (C(update-rc.d) or
+    C(chkconfig), and C(service)); C(ipvsadm) for O(stop_sync_daemons)
 options:
   kernel_modules:
     description:
@@ -149,6 +155,36 @@ options:
       udp:
         description: UDP flows.
         type: int
+  services:
+    description:
+      - Init services to have enabled at boot, in this order, and with O(services[].started) running. Services are
+        never stopped, restarted or reloaded (a keepalived restart drops every VIP; reloading a changed
+        configuration is the caller's).
+      - The service manager is systemd when C(/run/systemd/system) exists (C(systemctl enable NAME.service)), else
+        sysv init with C(update-rc.d) (enabled when C(/etc/rc2.d/S*NAME) exists; C(update-rc.d NAME enable)
+        when the init script has links already, C(update-rc.d NAME defaults) when it has none) or C(chkconfig)
+        (C(chkconfig --add NAME), C(chkconfig NAME on)). A host with none fails before anything is changed.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: The service's name (its unit is C(NAME.service), its init script C(/etc/init.d/NAME)).
+        type: str
+        required: true
+      started:
+        description:
+          - Start it (C(systemctl start), C(service NAME start)) when no process of that name runs (the kernel's
+            C(/proc/PID/comm)). V(false) for a oneshot service that runs at boot only.
+        type: bool
+        default: false
+  stop_sync_daemons:
+    description:
+      - Stop the kernel's IPVS connection sync daemons (master and backup) that run, with C(ipvsadm --stop-daemon).
+      - For a keepalived director whose connection sync was turned off, a reload does not stop the daemons
+        keepalived started (keepalived 2.2.7 keeps them until the host boots). Nothing is done without C(ipvsadm).
+    type: bool
+    default: false
 notes:
   - Sysctls, the nft table, rules, routes and IPVS timeouts belong to the network namespace the module runs in.
 seealso:
@@ -166,6 +202,30 @@ EXAMPLES = r'''
     nft_table:
       ruleset: /etc/lvs-cluster/fwmark.nft
     ipvs_timeouts: {tcp: 300, tcpfin: 30, udp: 60}
+
+- name: A keepalived director, its boot service enabled; reload keepalived only when this run did not start it
+  lvs.cluster.lvs_host:
+    kernel_modules: [ip_vs, ip_vs_wrr]
+    services:
+      - {name: keepalived, started: true}
+      - {name: lvs-cluster}
+  register: host_state
+- name: Reload keepalived for a changed keepalived.conf
+  ansible.builtin.service:
+    name: keepalived
+    state: reloaded
+  when: "'keepalived' not in host_state.services.started"
+
+- name: The runtime part of a host's cluster plan (what the lvs.cluster roles do, every option from the plan)
+  lvs.cluster.lvs_host:
+    kernel_modules: "{{ lvs_plan.host.kernel_modules }}"
+    sysctls: "{{ lvs_plan.host.sysctls }}"
+    nft_table: "{{ lvs_plan.host.nft_table }}"
+    nat_routing: "{{ lvs_plan.host.nat_routing }}"
+    routes: "{{ lvs_plan.host.routes }}"
+    ipvs_timeouts: "{{ lvs_plan.host.ipvs_timeouts }}"
+    services: "{{ lvs_plan.host.services }}"
+    stop_sync_daemons: "{{ lvs_plan.host.stop_sync_daemons }}"
 
 - name: A NAT real server
   lvs.cluster.lvs_host:
@@ -245,8 +305,31 @@ ipvs_timeouts:
     tcp: {description: Established TCP connections., type: int}
     tcpfin: {description: TCP connections after a FIN., type: int}
     udp: {description: UDP flows., type: int}
+services:
+  description: What was done with O(services).
+  returned: always
+  type: dict
+  contains:
+    manager:
+      description: V(systemd), V(update-rc.d), V(chkconfig), or C(null) when O(services) is empty.
+      type: str
+    enabled:
+      description: The services this run enabled at boot.
+      type: list
+      elements: str
+    started:
+      description: The services this run started (a caller reloads only a service it did not just start).
+      type: list
+      elements: str
+  sample: {"manager": "systemd", "enabled": ["lvs-cluster"], "started": ["keepalived"]}
+sync_daemons_stopped:
+  description: The IPVS connection sync daemons stopped (V(master), V(backup)).
+  returned: always
+  type: list
+  elements: str
 '''
 
+import glob
 import json
 import os
 
@@ -259,6 +342,9 @@ from ansible_collections.lvs.cluster.plugins.module_utils.net_sysctl import (
 )
 
 SYS_MODULE = "/sys/module"
+SYSTEMD_RUNTIME = "/run/systemd/system"
+RC_DIR = "/etc"
+PROC = "/proc"
 
 
 class Host(object):
@@ -309,6 +395,71 @@ def read_live_sysctl(key):
         return None
 
 
+def service_manager(host):
+    """The host's service manager, as the boot services are installed for it."""
+    if os.path.isdir(SYSTEMD_RUNTIME):
+        return "systemd"
+    for name in ("update-rc.d", "chkconfig"):
+        if host.module.get_bin_path(name):
+            return name
+    raise LVSError("services: no service manager found (systemd, update-rc.d, chkconfig) to enable %s at boot"
+                   % ", ".join(s["name"] for s in host.module.params["services"]))
+
+
+def service_enabled(host, manager, name):
+    if manager == "systemd":
+        rc = host.module.run_command([host.tool("systemctl", "services"), "-q", "is-enabled", name + ".service"])[0]
+        return rc == 0
+    if manager == "update-rc.d":
+        return bool(glob.glob(os.path.join(RC_DIR, "rc2.d", "S*" + name)))
+    return host.module.run_command([host.tool("chkconfig", "services"), name])[0] == 0
+
+
+def enable_service(host, manager, name):
+    what = "services: enabling %s at boot" % name
+    if manager == "systemd":
+        host.run([host.tool("systemctl", "services"), "-q", "enable", name + ".service"], what)
+    elif manager == "update-rc.d":
+        # Links there (a package's, disabled): enable flips them; none yet: defaults makes them.
+        links = glob.glob(os.path.join(RC_DIR, "rc[0-6S].d", "[SK][0-9][0-9]" + name))
+        host.run([host.tool("update-rc.d", "services"), name, "enable" if links else "defaults"], what)
+    else:
+        chkconfig = host.tool("chkconfig", "services")
+        host.run([chkconfig, "--add", name], what)
+        host.run([chkconfig, name, "on"], what)
+
+
+def process_running(name):
+    """Whether a process whose command name (/proc/PID/comm, 15 characters) is NAME runs."""
+    for path in glob.glob(os.path.join(PROC, "[0-9]*", "comm")):
+        try:
+            with open(path) as fh:
+                if fh.read().strip() == name[:15]:
+                    return True
+        except (IOError, OSError):
+            continue   # the process ended while we looked
+    return False
+
+
+def start_service(host, manager, name):
+    if manager == "systemd":
+        host.run([host.tool("systemctl", "services"), "start", name + ".service"], "services: starting %s" % name)
+    else:
+        host.run([host.tool("service", "services"), name, "start"], "services: starting %s" % name)
+
+
+def running_sync_daemons(host):
+    """master/backup sync daemons the kernel runs (ipvsadm -L --daemon), [] without ipvsadm."""
+    ipvsadm = host.module.get_bin_path("ipvsadm")
+    if ipvsadm is None:
+        return None, []
+    rc, out, err = host.module.run_command([ipvsadm, "-L", "--daemon"])
+    if rc != 0:
+        return ipvsadm, []
+    return ipvsadm, [state for state in ("master", "backup")
+                     if any(line.startswith(state + " ") for line in out.splitlines())]
+
+
 def run(module, changes):
     """Converge; CHANGES (a list) collects one line per change as it is made, so a failure
     part way still says what was done."""
@@ -321,6 +472,7 @@ def run(module, changes):
     nat = hp.validate_nat_routing(p["nat_routing"])
     routes = hp.validate_routes(p["routes"])
     timeouts = hp.validate_timeouts(p["ipvs_timeouts"])
+    services = hp.validate_services(p["services"])
     host = Host(module)
 
     # 2. Read everything (and look up what will be needed) before the first change.
@@ -340,14 +492,16 @@ def run(module, changes):
                        "kernel module (kernel_modules)" % (key_text(missing[0]), key_path(missing[0])))
 
     nft_live = nft_want = None
+    ruleset_missing = False
     if nft is not None:
         if nft["state"] == "present" or host.module.get_bin_path("nft"):
             nft_bin = host.tool("nft", "nft_table")
             rc, out, err = module.run_command([nft_bin, "list", "table"] + hp.NFT_TABLE.split())
             nft_live = out if rc == 0 else None
-        if nft["state"] == "present":
-            if not os.path.isfile(nft["ruleset"]):
-                raise LVSError("nft_table.ruleset: %s does not exist; write it first (lvs_files)" % nft["ruleset"])
+        ruleset_missing = nft["state"] == "present" and not os.path.isfile(nft["ruleset"])
+        if ruleset_missing and not check:
+            raise LVSError("nft_table.ruleset: %s does not exist; write it first (lvs_files)" % nft["ruleset"])
+        if nft["state"] == "present" and not ruleset_missing:
             unshare = host.tool("unshare", "nft_table")
             rc, out, err = host.run(
                 [unshare, "-n", "sh", "-c", '"$1" -f "$2" && "$1" list tables && echo @@@ && '
@@ -358,7 +512,8 @@ def run(module, changes):
             if extra:
                 raise LVSError("nft_table.ruleset: %s defines table %s besides %s; it may hold only that table"
                                % (nft["ruleset"], extra[0], hp.NFT_TABLE))
-    nft_do = hp.nft_action(nft, nft_live, nft_want)
+    # Check mode before the file is written: it would be loaded (no listing to compare).
+    nft_do = "load" if nft is not None and ruleset_missing else hp.nft_action(nft, nft_live, nft_want)
 
     rules_remove = rules_add = []
     route_do = None
@@ -390,7 +545,12 @@ def run(module, changes):
             raise LVSError("ipvs_timeouts: the ip_vs kernel module is not loaded; add ip_vs to kernel_modules")
         timeouts_changes = hp.timeout_changes(timeouts, timeouts_before)
 
-    # 3. Change, in order: modules, sysctls, nft, rules, routes, timeouts.
+    manager = service_manager(host) if services else None
+    to_enable = [s["name"] for s in services if not service_enabled(host, manager, s["name"])]
+    to_start = [s["name"] for s in services if s["started"] and not process_running(s["name"])]
+    ipvsadm, sync_running = running_sync_daemons(host) if p["stop_sync_daemons"] else (None, [])
+
+    # 3. Change, in order: modules, sysctls, nft, rules, routes, timeouts, services, sync daemons.
     diffs = []
     for name in to_load:
         changes.append("kernel module %s loaded" % name)
@@ -491,6 +651,35 @@ def run(module, changes):
     if session is not None:
         session.close()
 
+    enabled, started = [], []
+    for service in services:
+        name = service["name"]
+        if name in to_enable:
+            changes.append("service %s enabled at boot (%s)" % (name, manager))
+            if not check:
+                enable_service(host, manager, name)
+            enabled.append(name)
+        if name in to_start:
+            changes.append("service %s started" % name)
+            if not check:
+                start_service(host, manager, name)
+            started.append(name)
+    if enabled or started:
+        diffs.append({"before_header": "services", "after_header": "services",
+                      "before": "".join("%s: %s\n" % (n, ", ".join(
+                          w for w, l in (("not enabled", to_enable), ("not running", to_start)) if n in l))
+                          for n in sorted(set(enabled + started))),
+                      "after": "".join("%s: %s\n" % (n, ", ".join(
+                          w for w, l in (("enabled", enabled), ("running", started)) if n in l))
+                          for n in sorted(set(enabled + started)))})
+    for state in sync_running:
+        changes.append("IPVS connection sync daemon (%s) stopped" % state)
+        if not check:
+            host.run([ipvsadm, "--stop-daemon", state], "stop_sync_daemons: stopping the %s daemon" % state)
+    if sync_running:
+        diffs.append({"before_header": "IPVS sync daemons", "after_header": "IPVS sync daemons",
+                      "before": "".join("%s\n" % d for d in sync_running), "after": ""})
+
     result = {
         "changed": bool(changes),
         "changes": changes,
@@ -503,6 +692,8 @@ def run(module, changes):
                         "default_route": route_do},
         "routes": ["%s via %s" % (r["to"], r["via"]) for r in routes_do],
         "ipvs_timeouts": timeouts_after,
+        "services": {"manager": manager, "enabled": enabled, "started": started},
+        "sync_daemons_stopped": list(sync_running),
     }
     if module._diff:
         result["diff"] = diffs
@@ -540,6 +731,11 @@ def main():
             ipvs_timeouts=dict(type="dict", options=dict(
                 tcp=dict(type="int"), tcpfin=dict(type="int"), udp=dict(type="int"),
             )),
+            services=dict(type="list", elements="dict", default=[], options=dict(
+                name=dict(type="str", required=True),
+                started=dict(type="bool", default=False),
+            )),
+            stop_sync_daemons=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
