@@ -565,8 +565,8 @@ def run(module, changes):
         missing = hp.missing_sysctls(sysctls, live_sysctls)
         if missing:
             raise LVSError("sysctls[%r]: no such kernel setting even with kernel_modules loaded (%s does not "
-                           "exist); check the key (loaded: %s)" % (key_text(missing[0]), key_path(missing[0]),
-                                                                    ", ".join(to_load)))
+                           "exist); check the key (loaded: %s)"
+                           % (key_text(missing[0]), key_path(missing[0]), ", ".join(to_load)))
         if timeouts is not None and session is None:
             session = open_session()
             timeouts_before = session.timeouts()

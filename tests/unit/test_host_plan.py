@@ -97,8 +97,9 @@ REPLIES = [{"from": "198.51.100.11", "protocol": "tcp", "port": 80, "via": "198.
            {"from": "198.51.100.11", "protocol": "udp", "port": 0, "via": "198.51.100.1"}]
 
 
-def nat(replies=REPLIES):
-    return hp.validate_nat_routing({"table": 240, "priority": 31000, "replies": replies})
+def nat(replies=None):
+    return hp.validate_nat_routing({"table": 240, "priority": 31000,
+                                    "replies": REPLIES if replies is None else replies})
 
 
 def test_nat_rules_stale_removed_missing_added():
