@@ -142,3 +142,28 @@ def test_lvs_host_lifecycle(netns, tmp_path):
     assert res[0]["failed"] is True
     assert res[0]["msg"].startswith("kernel_modules: the kernel module lvs_no_such_module is not available")
     assert state(ns) == before
+
+    # 6. check mode before the ruleset file is written (a new host): a load to report, no
+    #    error, nothing changed; for real, the missing file is named
+    missing = str(tmp_path / "not-yet.nft")
+    res = ns.playbook([dict(host(nft_table={"ruleset": missing}), check_mode=True)])
+    assert res[0]["changes"] == ["nft table inet lvs_cluster loaded from %s" % missing]
+    assert state(ns) == before
+    res = ns.playbook([host(nft_table={"ruleset": missing})], expect_failure=True)
+    assert res[0]["msg"].startswith("nft_table.ruleset: %s does not exist" % missing)
+    assert state(ns) == before
+
+
+def test_lvs_host_stops_the_sync_daemons(netns):
+    # keepalived with sync turned off leaves the kernel's daemons running; they are per
+    # network namespace, so this one's are ours alone.
+    ns = netns
+    ns.sh("ip link add eth0 type dummy && ip link set eth0 multicast on && ip link set eth0 up && "
+          "ip addr add 10.0.10.5/24 dev eth0 && modprobe ip_vs && "
+          "ipvsadm --start-daemon master --mcast-interface eth0 --syncid 51")
+    assert ns.sh("ipvsadm -L --daemon").startswith("master sync daemon")
+    res = ns.playbook([dict(host(stop_sync_daemons=True), check_mode=True),
+                       host(stop_sync_daemons=True), host(stop_sync_daemons=True)])
+    assert [r["changes"] for r in res] == [["IPVS connection sync daemon (master) stopped"]] * 2 + [[]]
+    assert res[1]["sync_daemons_stopped"] == ["master"] and res[2]["changed"] is False
+    assert ns.sh("ipvsadm -L --daemon").strip() == ""
