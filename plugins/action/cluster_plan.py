@@ -10,14 +10,18 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
 from ansible_collections.lvs.cluster.plugins.module_utils.cluster import (
-    DEFAULT_CONF_DIR, DEPRECATED_VARS, GROUPS, ClusterError, plan_cluster,
+    DEFAULT_CONF_DIR, DEPRECATED_VARS, DIRECTOR_HA_SETTING, DIRECTOR_SETTINGS, GROUPS, ClusterError, plan_cluster,
 )
 
 display = Display()
 
 HOST_VARS = ('lvs_address', 'lvs_vip_interface', 'lvs_interface', 'lvs_vrrp_priority')
 # Cluster-wide variables: every host must see the same value (group_vars/all).
-CLUSTER_VARS = ('lvs_services', 'lvs_keepalived')
+CLUSTER_VARS = ('lvs_services', 'lvs_keepalived', 'lvs_ipvs_timeouts')
+# What shapes the host's own runtime state (plan_cluster's SETTINGS): the director role's
+# settings are role defaults over their deprecated lvs_ names, so they are templated here.
+SETTING_VARS = ('lvs_conf_dir', 'lvs_ipvs_timeouts', 'director_sysctls') + tuple(
+    s[0] for s in DIRECTOR_SETTINGS + (DIRECTOR_HA_SETTING,))
 
 
 class ActionModule(ActionBase):
@@ -60,8 +64,15 @@ class ActionModule(ActionBase):
         else:
             problems.append('lvs_install_packages: %r is not true or false; true (the default) '
                             'installs the packages the roles use, false leaves them to you' % (install,))
+        settings = {}
+        for var in SETTING_VARS:
+            value = task_vars.get(var)
+            if value is None and var.startswith('director_'):
+                value = task_vars.get('lvs_' + var)   # the deprecated name, until 0.2.0
+            if value is not None:
+                settings[var] = self._templar.template(value)
         try:
-            plans = plan_cluster(services, inventory, groups, keepalived)
+            plans = plan_cluster(services, inventory, groups, keepalived, settings)
         except ClusterError as exc:
             problems.extend(exc.errors)
         if problems:
@@ -82,8 +93,7 @@ class ActionModule(ActionBase):
             if old in task_vars:
                 display.deprecated('%s is renamed %s; the old name stops working in 0.2.0'
                                    % (old, new), version='0.2.0', collection_name='lvs.cluster')
-        plan = dict(plans.get(me, {'roles': []}))
-        plan['conf_dir'] = task_vars.get('lvs_conf_dir') or DEFAULT_CONF_DIR
+        plan = dict(plans.get(me) or {'roles': [], 'conf_dir': settings.get('lvs_conf_dir') or DEFAULT_CONF_DIR})
         plan['install_packages'] = install
         result['changed'] = False
         # Under a result key, never ansible_facts: a fact is cached by a fact cache (a later

@@ -16,6 +16,7 @@ __metaclass__ = type
 import ipaddress
 import re
 
+from ansible_collections.lvs.cluster.plugins.module_utils import host_plan as hp
 from ansible_collections.lvs.cluster.plugins.module_utils import keepalived as ka
 from ansible_collections.lvs.cluster.plugins.module_utils.base import LVSError
 from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_model import (
@@ -58,6 +59,21 @@ PACKAGE_PYROUTE2 = 'python3-pyroute2'   # a host that runs lvs_vip or ipip_tunne
 # Policy-routing table and rule priority a NAT real server's replies use (see realserver role).
 NAT_TABLE = 240
 NAT_RULE_PRIORITY = 31000
+
+# The director's net.ipv4.vs.* settings: (role variable, sysctl key, default). The role
+# defaults (roles/director/defaults) give the same defaults; the action passes the values.
+# director-sysctl.conf.j2 says why each one is set.
+DIRECTOR_SETTINGS = (
+    ('director_expire_nodest_conn', 'net.ipv4.vs.expire_nodest_conn', 1),
+    ('director_expire_quiescent_template', 'net.ipv4.vs.expire_quiescent_template', 1),
+    ('director_conntrack', 'net.ipv4.vs.conntrack', 0),
+)
+# Only in keepalived mode (mid-stream pick-up after a failover).
+DIRECTOR_HA_SETTING = ('director_sloppy_tcp', 'net.ipv4.vs.sloppy_tcp', 1)
+# The boot service every host gets (lvs-cluster.sh boot), and the file the director's nft
+# table is loaded from (conf_dir/NFT_RULESET).
+BOOT_SERVICE = 'lvs-cluster'
+NFT_RULESET = 'fwmark.nft'
 
 _IFNAME = re.compile(r'^[A-Za-z0-9_.-]{1,15}$')
 
@@ -199,7 +215,7 @@ def _module_entry(svc, forwarding, servers):
     return entry
 
 
-def plan_cluster(services, hostvars, groups, keepalived=None):
+def plan_cluster(services, hostvars, groups, keepalived=None, settings=None):
     """Validate the description and return {host: plan}; raise ClusterError listing every
     problem.
 
@@ -207,9 +223,13 @@ def plan_cluster(services, hostvars, groups, keepalived=None):
     lvs_address, lvs_vip_interface, lvs_interface and lvs_vrrp_priority are read); GROUPS
     maps group names to host lists (lvs_directors, lvs_realservers, lvs_routers), in
     inventory order (the directors' order gives their VRRP priorities); KEEPALIVED is
-    lvs_keepalived (HA settings; on by itself for two or more directors).
+    lvs_keepalived (HA settings; on by itself for two or more directors). SETTINGS holds
+    the variables that shape every host's runtime state (the action reads them):
+    lvs_conf_dir, lvs_ipvs_timeouts, and the director role's director_* sysctl settings
+    (DIRECTOR_SETTINGS, director_sysctls); what is left out takes its default.
     """
     errors = _Errors()
+    host_settings = _host_settings(settings or {}, errors)
     hosts = dict((name, _Host(name, hostvars, groups, errors)) for name in sorted(hostvars))
     order = [n for n in groups.get(GROUPS['director'], ()) if n in hosts]
     unordered = [n for n in sorted(hosts) if 'director' in hosts[n].roles and n not in order]
@@ -335,7 +355,126 @@ def plan_cluster(services, hostvars, groups, keepalived=None):
                           marked[(wanted['protocol'], vip, wanted['port'])]))
     if errors.items:
         raise ClusterError(errors.items)
-    return _build_plans(planned, hosts, directors, ha, prios, virtual_servers)
+    plans = _build_plans(planned, hosts, directors, ha, prios, virtual_servers)
+    for plan in plans.values():
+        plan['conf_dir'] = host_settings['conf_dir']
+        _runtime_plan(plan, host_settings)
+    return plans
+
+
+def _host_settings(settings, errors):
+    """The SETTINGS of plan_cluster validated: {conf_dir, director: [(key, value)],
+    director_ha: (key, value), director_sysctls: {key: value}, ipvs_timeouts}; each
+    problem is named by its variable."""
+    out = {'conf_dir': settings.get('lvs_conf_dir') or DEFAULT_CONF_DIR, 'director': []}
+    if not isinstance(out['conf_dir'], str) or not out['conf_dir'].startswith('/'):
+        errors.add('lvs_conf_dir', '%r is not an absolute path; the default is %s'
+                   % (out['conf_dir'], DEFAULT_CONF_DIR))
+        out['conf_dir'] = DEFAULT_CONF_DIR
+    for var, key, default in DIRECTOR_SETTINGS + (DIRECTOR_HA_SETTING,):
+        value = settings.get(var)
+        if value is None:
+            value = default
+        if isinstance(value, bool) or not re.match(r'^[0-9]+$', str(value).strip()):
+            errors.add(var, '%r is not a number; %s takes 0 or 1 (default %d)' % (value, key, default))
+            value = default
+        entry = (key, str(int(str(value).strip())))
+        if var == DIRECTOR_HA_SETTING[0]:
+            out['director_ha'] = entry
+        else:
+            out['director'].append(entry)
+    extra = settings.get('director_sysctls')
+    if extra is None:
+        extra = {}
+    if not isinstance(extra, dict):
+        errors.add('director_sysctls', 'must be a mapping of sysctl key to value, e.g. '
+                   '{net.core.somaxconn: 4096}')
+        extra = {}
+    out['director_sysctls'] = {}
+    for key in sorted(extra, key=str):
+        try:
+            hp.validate_sysctls({key: extra[key]}, field='director_sysctls')
+        except LVSError as exc:
+            errors.items.append(str(exc))
+            continue
+        out['director_sysctls'][key] = ' '.join(str(extra[key]).split())
+    timeouts = settings.get('lvs_ipvs_timeouts')
+    out['ipvs_timeouts'] = None
+    if timeouts is not None:
+        if not isinstance(timeouts, dict):
+            errors.add('lvs_ipvs_timeouts', 'must be a mapping with tcp, tcpfin and/or udp in '
+                       'seconds, e.g. {tcp: 900, tcpfin: 120, udp: 300}')
+        else:
+            unknown = sorted(set(timeouts) - set(('tcp', 'tcpfin', 'udp')), key=str)
+            for name in unknown:
+                errors.add('lvs_ipvs_timeouts.%s' % name, 'unknown timeout; the timeouts are tcp, '
+                           'tcpfin and udp (seconds)')
+            try:
+                if not unknown:
+                    out['ipvs_timeouts'] = hp.validate_timeouts(timeouts, field='lvs_ipvs_timeouts')
+            except LVSError as exc:
+                errors.items.append(str(exc) + ' (seconds; leave a timeout out to keep the kernel\'s)')
+    return out
+
+
+def _runtime_plan(plan, settings):
+    """PLAN['host']: the runtime state lvs_host converges on the host, for all its roles at
+    once (the roles feed it to lvs.cluster.lvs_host as it is), and each role's sysctl.d
+    values (PLAN['director'|'router']['sysctls'], what its file holds, in file order)."""
+    director = plan.get('director')
+    realserver = plan.get('realserver')
+    router = plan.get('router')
+    sysctls = {}
+    modules = []
+    host = {'nft_table': None, 'nat_routing': None, 'routes': [], 'ipvs_timeouts': None,
+            'services': [], 'stop_sync_daemons': False}
+    if router is not None:
+        router['sysctls'] = {'net.ipv4.ip_forward': '1'}
+        if router['ipv6']:
+            router['sysctls']['net.ipv6.conf.all.forwarding'] = '1'
+        if router['rp_filter'] is not None:
+            router['sysctls']['net.ipv4.conf.all.rp_filter'] = str(router['rp_filter'])
+            router['sysctls']['net.ipv4.conf.default.rp_filter'] = str(router['rp_filter'])
+        host['routes'] = [dict(r) for r in router['routes']]
+    if director is not None:
+        values = {}
+        if director['nat']:
+            values['net.ipv4.ip_forward'] = '1'
+            if director['ipv6']:
+                values['net.ipv6.conf.all.forwarding'] = '1'
+        values.update(settings['director'])
+        keepalived = director.get('keepalived')
+        if keepalived is not None:
+            values[settings['director_ha'][0]] = settings['director_ha'][1]
+        values.update(settings['director_sysctls'])
+        director['sysctls'] = values
+        modules.extend(director['kernel_modules'])
+        # No fwmark service: a table left by an earlier one is deleted.
+        host['nft_table'] = ({'state': 'present', 'ruleset': '%s/%s' % (settings['conf_dir'], NFT_RULESET)}
+                             if director['fwmarks'] else {'state': 'absent'})
+        host['ipvs_timeouts'] = settings['ipvs_timeouts']
+        if keepalived is not None:
+            # Enabled at boot and started when not running; a changed keepalived.conf is
+            # the role's reload handler's (never a restart: that drops every VIP).
+            host['services'].append({'name': 'keepalived', 'started': True})
+            # keepalived 2.2.7 keeps the kernel's sync daemons when a reload turns sync off.
+            host['stop_sync_daemons'] = not keepalived['sync_daemon']
+    # The director's file first, then the router's (the boot script applies them in that
+    # order, 90-lvs-director.conf before 90-lvs-router.conf): the later value wins.
+    for role in (director, router):
+        if role is not None:
+            sysctls.update(role['sysctls'])
+    if realserver is not None:
+        if realserver['tun_vips'] and 'ipip' not in modules:
+            modules.append('ipip')
+        # Every real server: rules at the collection's priority that no reply needs go.
+        host['nat_routing'] = {'table': realserver['nat_table'], 'priority': realserver['nat_priority'],
+                               'replies': [dict(r) for r in realserver['nat_replies']]}
+    host['kernel_modules'] = modules
+    host['sysctls'] = sysctls
+    if plan['roles']:
+        host['services'].append({'name': BOOT_SERVICE, 'started': False})
+    plan['host'] = host
 
 
 def _resolve_server(server, rpath, hosts, errors):

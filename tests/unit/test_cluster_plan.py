@@ -108,11 +108,17 @@ def test_dr(inventory):
         assert rs['arp_interfaces'] == ['lo']
 
 
+# A router of a DR/TUN cluster: no route (the VIP is on its segment), loose rp_filter.
+LOOSE_ROUTER = {'routes': [], 'rp_filter': 2, 'ipv6': False,
+                'sysctls': {'net.ipv4.ip_forward': '1', 'net.ipv4.conf.all.rp_filter': '2',
+                            'net.ipv4.conf.default.rp_filter': '2'}}
+
+
 def test_dr_routed_router():
     plans = plan_of('dr-routed')
     assert plans['router']['roles'] == ['router']
     # The VIP is on the router's own segment (192.0.2.0/24): no route, loose rp_filter.
-    assert plans['router']['router'] == {'routes': [], 'rp_filter': 2, 'ipv6': False}
+    assert plans['router']['router'] == LOOSE_ROUTER
     assert sorted(plans) == ['director', 'router', 'rs1', 'rs2']
 
 
@@ -132,7 +138,7 @@ def test_tun():
         assert rs['tun_vips'] == ['192.0.2.100']
         assert rs['nat_replies'] == []
         assert rs['arp_interfaces'] == ['lo', 'tunl0']
-    assert plans['router']['router'] == {'routes': [], 'rp_filter': 2, 'ipv6': False}
+    assert plans['router']['router'] == LOOSE_ROUTER
 
 
 def test_router_routes_a_vip_outside_its_segment_to_the_director():
@@ -153,7 +159,8 @@ def test_nat_router_keeps_strict_rp_filter():
     hostvars['gw'] = {'lvs_address': '203.0.113.1/24'}
     groups['lvs_routers'] = ['gw']
     plans = plan_cluster(services, hostvars, groups)
-    assert plans['gw']['router'] == {'routes': [], 'rp_filter': None, 'ipv6': False}
+    assert plans['gw']['router'] == {
+        'routes': [], 'rp_filter': None, 'ipv6': False, 'sysctls': {'net.ipv4.ip_forward': '1'}}
 
 
 def test_nat_fwmark_without_port_mapping_replies_from_each_marked_port():

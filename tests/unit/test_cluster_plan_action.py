@@ -4,8 +4,10 @@ from unittest import mock
 
 import pytest
 
+from ansible.parsing.dataloader import DataLoader
 from ansible.playbook.task import Task
 from ansible.plugins.action import ActionBase
+from ansible.template import Templar
 
 from ansible_collections.lvs.cluster.plugins.action import cluster_plan
 
@@ -18,12 +20,16 @@ def run_plan(name, me, **extra):
     services = extra.pop('lvs_services', services)
     for host in hostvars:
         hostvars[host]['lvs_services'] = services
+        if 'lvs_ipvs_timeouts' in extra:    # a cluster-wide variable: every host has it
+            hostvars[host]['lvs_ipvs_timeouts'] = extra['lvs_ipvs_timeouts']
     task = Task()
     task.args = {}
-    action = cluster_plan.ActionModule(task, mock.MagicMock(), mock.MagicMock(),
-                                       loader=None, templar=None, shared_loader_obj=None)
     task_vars = dict(hostvars[me], hostvars=hostvars, groups=groups, inventory_hostname=me,
                      lvs_services=services, **extra)
+    # The action templates the director role's settings (role defaults are templates).
+    templar = Templar(loader=DataLoader(), variables=task_vars)
+    action = cluster_plan.ActionModule(task, mock.MagicMock(), mock.MagicMock(),
+                                       loader=None, templar=templar, shared_loader_obj=None)
     with mock.patch.object(ActionBase, 'run', return_value={}):
         return action.run(task_vars=task_vars)
 
@@ -46,8 +52,11 @@ def test_conf_dir_from_lvs_conf_dir():
 
 @pytest.mark.parametrize('old, new', cluster_plan.DEPRECATED_VARS)
 def test_deprecated_role_variable_names_warn(old, new):
+    # A value each variable takes (the planner now validates the director's settings).
+    value = {'lvs_director_sysctls': {'net.core.somaxconn': 4096},
+             'lvs_realserver_sysctl_file': '/etc/sysctl.d/91-lvs.conf'}.get(old, 1)
     with mock.patch.object(cluster_plan.display, 'deprecated') as deprecated:
-        run_plan('dr', 'director', **{old: 1})
+        run_plan('dr', 'director', **{old: value})
     (msg,), kwargs = deprecated.call_args
     assert old in msg and new in msg
     assert kwargs == {'version': '0.2.0', 'collection_name': 'lvs.cluster'}
@@ -71,3 +80,36 @@ def test_plan_problems_are_listed_once_by_the_first_host():
         assert results[me]['msg'].endswith('no host was changed: listed under director')
         # The problems stay in every host's result (callbacks, -v).
         assert results[me]['problems'] == results['director']['problems']
+
+
+def test_director_settings_reach_the_plan_by_new_and_deprecated_names():
+    # The role default is a template over the deprecated name (trusted: it comes from the
+    # role's defaults file): the action renders it.
+    try:
+        from ansible.template import trust_as_template   # ansible-core >= 2.19
+    except ImportError:
+        def trust_as_template(text):
+            return text
+    plan = run_plan('dr', 'director', director_conntrack=trust_as_template('{{ lvs_director_conntrack | default(0) }}'),
+                    lvs_director_conntrack=1)['plan']
+    assert plan['director']['sysctls']['net.ipv4.vs.conntrack'] == '1'
+    assert plan['host']['sysctls']['net.ipv4.vs.conntrack'] == '1'
+    plan = run_plan('dr', 'director', lvs_director_sysctls={'net.core.somaxconn': 4096})['plan']
+    assert plan['host']['sysctls']['net.core.somaxconn'] == '4096'
+
+
+def test_conf_dir_names_the_nft_ruleset():
+    plan = run_plan('nat', 'director', lvs_conf_dir='/srv/lvs')['plan']
+    assert plan['host']['nft_table'] == {'state': 'present', 'ruleset': '/srv/lvs/fwmark.nft'}
+
+
+def test_ipvs_timeouts_reach_the_directors_only():
+    timeouts = {'tcp': 900, 'udp': 60}
+    assert run_plan('dr', 'director', lvs_ipvs_timeouts=timeouts)['plan']['host']['ipvs_timeouts'] == timeouts
+    assert run_plan('dr', 'rs1', lvs_ipvs_timeouts=timeouts)['plan']['host']['ipvs_timeouts'] is None
+
+
+def test_bad_ipvs_timeouts_fail_naming_the_field():
+    result = run_plan('dr', 'director', lvs_ipvs_timeouts={'tcp': 0})
+    assert result['failed']
+    assert 'lvs_ipvs_timeouts.tcp: 0 is out of range (1..2147483)' in result['msg']

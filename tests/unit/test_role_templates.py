@@ -83,16 +83,19 @@ def test_director_sysctls_forward_only_for_nat():
     assert 'net.ipv4.vs.expire_quiescent_template = 1' in dr
 
 
-@pytest.mark.parametrize('extra, line', [
+@pytest.mark.parametrize('settings, line', [
     ({}, 'net.ipv4.vs.conntrack = 0'),
     ({'director_conntrack': 1}, 'net.ipv4.vs.conntrack = 1'),
-    # The deprecated name (until 0.2.0) still sets it.
-    ({'lvs_director_conntrack': 1}, 'net.ipv4.vs.conntrack = 1'),
-    ({'lvs_director_sysctls': {'net.core.somaxconn': 4096}}, 'net.core.somaxconn = 4096'),
     ({'director_sysctls': {'net.core.somaxconn': 4096}}, 'net.core.somaxconn = 4096'),
+    ({'director_sysctls': {'net/ipv4/conf/eth0.10/rp_filter': 2}}, 'net/ipv4/conf/eth0.10/rp_filter = 2'),
 ])
-def test_director_sysctl_settings_by_new_and_deprecated_names(extra, line):
-    assert line in render('director-sysctl.conf.j2', plan_of('dr')['director'], **extra).splitlines()
+def test_director_sysctl_file_holds_the_planned_values(settings, line):
+    # The values are the plan's (the action passes the role's settings, deprecated names
+    # too: test_cluster_plan_action.py); the template only writes them with their reasons.
+    from test_cluster_plan import load_inventory
+    from ansible_collections.lvs.cluster.plugins.module_utils.cluster import plan_cluster
+    plan = plan_cluster(*load_inventory('dr'), settings=settings)['director']
+    assert line in render('director-sysctl.conf.j2', plan).splitlines()
 
 
 def test_router_sysctls_loose_rp_filter_for_tun():
@@ -102,15 +105,63 @@ def test_router_sysctls_loose_rp_filter_for_tun():
 
 
 @pytest.mark.parametrize('sync', [True, False])
-def test_ha_boot_script_stops_the_sync_daemons_only_when_sync_is_off(sync, tmp_path):
-    # keepalived 2.2.7 leaves the kernel's sync daemons running when a reload turns sync
-    # off; the converge script stops them then, and never while sync is on.
+def test_ha_boot_script_leaves_keepalived_to_its_own_service(sync, tmp_path):
+    # keepalived is enabled and started, and its sync daemons stopped when sync is off, by
+    # lvs_host at converge (lvs_plan.host); at boot it is a service of its own.
     from test_cluster_ha import describe
     from ansible_collections.lvs.cluster.plugins.module_utils.cluster import plan_cluster
     services, hostvars, groups, conf = describe({'sync_daemon': sync}, {}, {}, {})
     for host in ('lb1', 'lb2'):
-        text = render('lvs-cluster.sh.j2', plan_cluster(services, hostvars, groups, keepalived=conf)[host])
+        plan = plan_cluster(services, hostvars, groups, keepalived=conf)[host]
+        text = render('lvs-cluster.sh.j2', plan)
         script = tmp_path / (host + '.sh')
         script.write_text(text)
         assert subprocess.run(['sh', '-n', str(script)], check=False).returncode == 0
-        assert ('act ipvsadm --stop-daemon "$state"' in text) is not sync
+        for word in ('pidof', 'systemctl', 'update-rc.d', 'chkconfig', 'service keepalived', '--stop-daemon'):
+            assert word not in text, word
+        assert 'ipvsadm-restore' not in text
+        assert plan['host']['stop_sync_daemons'] is (not sync)
+
+
+def test_boot_script_is_boot_only(tmp_path):
+    # A playbook converges with lvs_host; the script refuses the old converge/check modes.
+    script = tmp_path / 'lvs-cluster.sh'
+    script.write_text(render('lvs-cluster.sh.j2', plan_of('dr')['rs1']))
+    for mode in ('converge', 'check', ''):
+        proc = subprocess.run(['sh', str(script)] + ([mode] if mode else []), capture_output=True,
+                              text=True, check=False)
+        assert proc.returncode == 2 and 'usage: ' in proc.stderr and proc.stdout == ''
+
+
+def test_boot_services_run_the_script_from_lvs_conf_dir():
+    from test_cluster_plan import load_inventory
+    from ansible_collections.lvs.cluster.plugins.module_utils.cluster import plan_cluster
+    plan = plan_cluster(*load_inventory('nat'), settings={'lvs_conf_dir': '/srv/lvs'})['director']
+    variables = {'lvs_plan': plan}
+    for name, line in (('lvs-cluster.service.j2', 'ExecStart=/srv/lvs/lvs-cluster.sh boot'),
+                       ('lvs-cluster.init.j2', '    start) exec /srv/lvs/lvs-cluster.sh boot ;;')):
+        with open(os.path.join(TEMPLATES, name)) as handle:
+            text = jinja2.Environment(trim_blocks=True, undefined=jinja2.StrictUndefined,
+                                      keep_trailing_newline=True).from_string(handle.read()).render(variables)
+        assert line in text.splitlines()
+        assert '/etc/lvs-cluster' not in text
+        assert text.endswith('\n')
+    script = jinja2.Environment(trim_blocks=True, undefined=jinja2.StrictUndefined).from_string(
+        open(os.path.join(TEMPLATES, 'lvs-cluster.sh.j2')).read()).render(variables)
+    assert 'conf=/srv/lvs' in script
+    assert 'nft_file=/srv/lvs/fwmark.nft' in script
+
+
+def test_boot_script_compares_sysctls_field_wise_and_keeps_slashed_keys():
+    script = render('lvs-cluster.sh.j2', plan_of('dr')['director'])
+    assert "case $key in */*) p=/proc/sys/$key ;;" in script
+    assert '[ "$(echo $(cat "$p"))" = "$value" ] && continue' in script
+
+
+def test_ipvs_timeouts_are_restored_at_boot_only_when_set():
+    from test_cluster_plan import load_inventory
+    from ansible_collections.lvs.cluster.plugins.module_utils.cluster import plan_cluster
+    assert 'ipvsadm --set' not in render('lvs-cluster.sh.j2', plan_of('dr')['director'])
+    plan = plan_cluster(*load_inventory('dr'), settings={'lvs_ipvs_timeouts': {'tcp': 900, 'udp': 60}})
+    assert 'ipvsadm --set 900 0 60 ||' in render('lvs-cluster.sh.j2', plan['director'])
+    assert 'ipvsadm --set' not in render('lvs-cluster.sh.j2', plan['rs1'])

@@ -1,0 +1,169 @@
+"""lvs.cluster.lvs_host on the real kernel, in a fresh network namespace.
+
+Oracles are independent programs in the same namespace: /proc/sys, `ip rule`, `ip route`,
+`nft list table inet lvs_cluster`, `ipvsadm -L --timeout`.  The namespace gets a dummy
+eth0 with a VLAN eth0.10 (a dotted interface name for the slash-form sysctl key).
+"""
+TABLE, PRIO = 240, 31000
+RULESET = """table inet lvs_cluster
+delete table inet lvs_cluster
+table inet lvs_cluster {
+    chain prerouting {
+        type filter hook prerouting priority mangle; policy accept;
+        ip daddr 192.0.2.100 tcp dport { 80, 443 } meta mark set 1
+    }
+    chain output {
+        type route hook output priority mangle; policy accept;
+        ip daddr 192.0.2.100 tcp dport { 80, 443 } meta mark set 1
+    }
+}
+"""
+# A module no lab test loads: proves the modprobe path (skipped if it is loaded already).
+SPARE_MODULE = "tcp_vegas"
+
+
+def host(**args):
+    return {"lvs.cluster.lvs_host": args}
+
+
+def state(ns):
+    """Everything lvs_host manages, read by other programs."""
+    return {
+        "sysctl": ns.sh("cat /proc/sys/net/ipv4/ip_local_port_range /proc/sys/net/ipv4/conf/eth0.10/rp_filter "
+                        "/proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv4/vs/conntrack"),
+        "rules": ns.sh("ip -4 rule show priority %d" % PRIO),
+        "table": ns.sh("ip -4 route show table %d" % TABLE, check=False),
+        "route": ns.sh("ip -4 route show exact 192.0.2.100/32"),
+        "nft": ns.sh("nft list table inet lvs_cluster 2>&1 || true"),
+        "timeouts": ns.sh("ipvsadm -L --timeout"),
+    }
+
+
+def test_lvs_host_lifecycle(netns, tmp_path):
+    ns = netns
+    ns.sh("ip link add eth0 type dummy && ip link add link eth0 name eth0.10 type vlan id 10 && "
+          "ip link set eth0 up && ip link set eth0.10 up && ip addr add 10.0.10.5/24 dev eth0.10")
+    # A stale rule at our priority, left by an older plan: removed.
+    ns.sh("ip rule add priority %d from 10.0.10.9 lookup %d" % (PRIO, TABLE))
+    ruleset = str(tmp_path / "fwmark.nft")
+    with open(ruleset, "w") as fh:
+        fh.write(RULESET)
+    spare_loaded = ns.sh("test -d /sys/module/%s && echo yes || true" % SPARE_MODULE).strip() == "yes"
+
+    replies = [{"from": "10.0.10.5", "protocol": "tcp", "port": 80, "via": "10.0.10.1"},
+               {"from": "10.0.10.5", "protocol": "udp", "port": 0, "via": "10.0.10.1"}]
+    wanted = dict(
+        kernel_modules=["ip_vs", "ip_vs_wrr", SPARE_MODULE],
+        sysctls={"net.ipv4.ip_local_port_range": "20000 40000",
+                 "net/ipv4/conf/eth0.10/rp_filter": 2,
+                 "net.ipv4.ip_forward": "1",
+                 "net.ipv4.vs.conntrack": 1},
+        nft_table={"ruleset": ruleset},
+        nat_routing={"table": TABLE, "priority": PRIO, "replies": replies},
+        routes=[{"to": "192.0.2.100/32", "via": "10.0.10.1"}],
+        ipvs_timeouts={"tcp": 300, "tcpfin": 30, "udp": 60},
+    )
+
+    # 1. apply, then the same again: nothing to do (multi-value and dotted-interface keys too)
+    res = ns.playbook([host(**wanted), host(**wanted)])
+    first, again = res
+    assert first["changed"] is True
+    assert again["changed"] is False, again["changes"]
+    assert again["changes"] == []
+    assert ("kernel module %s loaded" % SPARE_MODULE in first["changes"]) is not spare_loaded
+    assert "sysctl net.ipv4.ip_local_port_range: 32768 60999 -> 20000 40000" in first["changes"]
+    assert [c for c in first["changes"] if c.startswith("sysctl net/ipv4/conf/eth0.10/rp_filter: ")][0].endswith(" -> 2")
+    assert "rule removed: priority 31000 from 10.0.10.9 lookup 240" in first["changes"]
+    assert first["nat_routing"]["rules_added"] == ["from 10.0.10.5 ipproto tcp sport 80 lookup 240",
+                                                   "from 10.0.10.5 ipproto udp lookup 240"]
+    assert first["nft_table"] == {"action": "load", "present": True}
+    assert first["ipvs_timeouts"] == {"tcp": 300, "tcpfin": 30, "udp": 60}
+    assert again["sysctls"]["net/ipv4/conf/eth0.10/rp_filter"] == "2"
+
+    live = state(ns)
+    assert live["sysctl"].split("\n")[:4] == ["20000\t40000", "2", "1", "1"]
+    rules = [line.split(":", 1)[1].split() for line in live["rules"].splitlines()]
+    assert rules == [["from", "10.0.10.5", "ipproto", "tcp", "sport", "80", "lookup", "240"],
+                     ["from", "10.0.10.5", "ipproto", "udp", "lookup", "240"]]
+    assert live["table"].startswith("default via 10.0.10.1 dev eth0.10")
+    assert live["route"].startswith("192.0.2.100 via 10.0.10.1 dev eth0.10")
+    assert "meta mark set" in live["nft"] and live["nft"].count("chain ") == 2
+    assert "Timeout (tcp tcpfin udp): 300 30 60" in live["timeouts"]
+    assert ns.sh("test -d /sys/module/%s && echo yes" % SPARE_MODULE).strip() == "yes"
+
+    # 2. someone edits the live table by hand: reloaded
+    ns.sh("nft add rule inet lvs_cluster output meta mark set 7")
+    res = ns.playbook([host(nft_table={"ruleset": ruleset})])
+    assert res[0]["changes"] == ["nft table inet lvs_cluster loaded from %s" % ruleset]
+    assert state(ns)["nft"] == live["nft"]
+
+    # 3. check mode on changes, with diff: the kernel does not move
+    changed = dict(
+        kernel_modules=["ip_vs"],
+        sysctls={"net.ipv4.ip_local_port_range": "30000 50000", "net/ipv4/conf/eth0.10/rp_filter": 1},
+        nft_table={"state": "absent"},
+        nat_routing={"table": TABLE, "priority": PRIO, "replies": replies[:1]},
+        routes=[{"to": "192.0.2.100/32", "via": "10.0.10.2"}],
+        ipvs_timeouts={"tcp": 900},
+    )
+    res = ns.playbook([dict(host(**changed), check_mode=True)], diff=True)
+    assert state(ns) == live
+    out = res[0]
+    assert out["changed"] is True
+    assert out["changes"] == [
+        "sysctl net.ipv4.ip_local_port_range: 20000 40000 -> 30000 50000",
+        "sysctl net/ipv4/conf/eth0.10/rp_filter: 2 -> 1",
+        "nft table inet lvs_cluster deleted (no fwmark service left)",
+        "rule removed: priority 31000 from 10.0.10.5 ipproto udp lookup 240",
+        "route 192.0.2.100/32 via 10.0.10.2",
+        "IPVS timeouts: tcp 300 -> 900",
+    ]
+    diff = dict((d["before_header"], d) for d in out["diff"])
+    assert diff["/proc/sys"]["before"] == ("net.ipv4.ip_local_port_range = 20000 40000\n"
+                                           "net/ipv4/conf/eth0.10/rp_filter = 2\n")
+    assert diff["/proc/sys"]["after"] == ("net.ipv4.ip_local_port_range = 30000 50000\n"
+                                          "net/ipv4/conf/eth0.10/rp_filter = 1\n")
+    assert "meta mark set" in diff["nft list table inet lvs_cluster"]["before"]
+    assert diff["nft list table inet lvs_cluster"]["after"] == ""
+    assert diff["IPVS timeouts"]["before"]["tcp"] == 300 and diff["IPVS timeouts"]["after"]["tcp"] == 900
+
+    # 4. no fwmark service and no NAT reply left: the table, the rules and the route go
+    gone = dict(nft_table={"state": "absent"}, nat_routing={"table": TABLE, "priority": PRIO})
+    res = ns.playbook([host(**gone), host(**gone)])
+    assert [r["changed"] for r in res] == [True, False]
+    after = state(ns)
+    assert after["rules"] == "" and after["table"] == ""
+    assert "No such file or directory" in after["nft"]
+
+    # 5. a kernel module that does not exist: named, and nothing changed
+    before = state(ns)
+    res = ns.playbook([host(kernel_modules=["ip_vs", "lvs_no_such_module"],
+                            sysctls={"net.ipv4.ip_forward": 0})], expect_failure=True)
+    assert res[0]["failed"] is True
+    assert res[0]["msg"].startswith("kernel_modules: the kernel module lvs_no_such_module is not available")
+    assert state(ns) == before
+
+    # 6. check mode before the ruleset file is written (a new host): a load to report, no
+    #    error, nothing changed; for real, the missing file is named
+    missing = str(tmp_path / "not-yet.nft")
+    res = ns.playbook([dict(host(nft_table={"ruleset": missing}), check_mode=True)])
+    assert res[0]["changes"] == ["nft table inet lvs_cluster loaded from %s" % missing]
+    assert state(ns) == before
+    res = ns.playbook([host(nft_table={"ruleset": missing})], expect_failure=True)
+    assert res[0]["msg"].startswith("nft_table.ruleset: %s does not exist" % missing)
+    assert state(ns) == before
+
+
+def test_lvs_host_stops_the_sync_daemons(netns):
+    # keepalived with sync turned off leaves the kernel's daemons running; they are per
+    # network namespace, so this one's are ours alone.
+    ns = netns
+    ns.sh("ip link add eth0 type dummy && ip link set eth0 multicast on && ip link set eth0 up && "
+          "ip addr add 10.0.10.5/24 dev eth0 && modprobe ip_vs && "
+          "ipvsadm --start-daemon master --mcast-interface eth0 --syncid 51")
+    assert ns.sh("ipvsadm -L --daemon").startswith("master sync daemon")
+    res = ns.playbook([dict(host(stop_sync_daemons=True), check_mode=True),
+                       host(stop_sync_daemons=True), host(stop_sync_daemons=True)])
+    assert [r["changes"] for r in res] == [["IPVS connection sync daemon (master) stopped"]] * 2 + [[]]
+    assert res[1]["sync_daemons_stopped"] == ["master"] and res[2]["changed"] is False
+    assert ns.sh("ipvsadm -L --daemon").strip() == ""
