@@ -57,24 +57,39 @@ def site_argv(side, topology, inventory):
             os.path.join(REPO, 'playbooks', 'site.yml')]
 
 
-def one_run(side, topology, inventory):
+def write_inventory(topology, path):
+    """`lab inventory TOPOLOGY` (ssh into the guest as each lab host's user) into PATH."""
+    with open(path, 'w') as handle:
+        handle.write(subprocess.run([LAB, 'inventory', topology], check=True,
+                                    capture_output=True, text=True).stdout)
+
+
+def converge_and_rerun(topology, argv, inventory_writer, what):
+    """Fresh lab hosts of TOPOLOGY, their inventory written by INVENTORY_WRITER(), then
+    ARGV (a site.yml run) twice: (first converge, no-op re-run) in seconds; exits if the
+    re-run reports a change. The benches' shared measure (this one, module_cache, site_ab)."""
     subprocess.run([LAB, 'up', topology], check=True)
     try:
-        if side == 'guest':
-            subprocess.run(guest_argv('lab inventory %s --connection lvs_lab > /tmp/bench-hosts.yml' % topology),
-                           check=True)
-        else:
-            with open(inventory, 'w') as handle:
-                handle.write(subprocess.run([LAB, 'inventory', topology], check=True,
-                                            capture_output=True, text=True).stdout)
-        first = timed(site_argv(side, topology, inventory), 'site.yml (%s, %s)' % (topology, side))[0]
-        again, out = timed(site_argv(side, topology, inventory), 'site.yml re-run (%s, %s)' % (topology, side))
+        inventory_writer()
+        first = timed(argv, 'site.yml (%s)' % what)[0]
+        again, out = timed(argv, 'site.yml re-run (%s)' % what)
         changed = dict((m.group(1), int(m.group(3))) for m in RECAP.finditer(out))
         if any(changed.values()):
-            sys.exit('%s (%s): the re-run changed something: %s' % (topology, side, changed))
+            sys.exit('%s: the re-run changed something: %s' % (what, changed))
         return first, again
     finally:
         subprocess.run([LAB, 'down', topology], check=True)
+
+
+def one_run(side, topology, inventory):
+    if side == 'guest':
+        def writer():
+            subprocess.run(guest_argv('lab inventory %s --connection lvs_lab > /tmp/bench-hosts.yml' % topology),
+                           check=True)
+    else:
+        def writer():
+            write_inventory(topology, inventory)
+    return converge_and_rerun(topology, site_argv(side, topology, inventory), writer, '%s, %s' % (topology, side))
 
 
 def spread(values):

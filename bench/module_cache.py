@@ -25,7 +25,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from controller import LAB, RECAP, REPO, guest_argv, spread, timed  # noqa: E402
+from controller import LAB, REPO, converge_and_rerun, guest_argv, spread, timed, write_inventory  # noqa: E402
 
 SIDES = ('off', 'on')
 
@@ -33,18 +33,6 @@ SIDES = ('off', 'on')
 def cache(side):
     command = 'touch /var/cache/lab-zipimport/off' if side == 'off' else 'rm -f /var/cache/lab-zipimport/off'
     subprocess.run(guest_argv(command), check=True)
-
-
-def write_inventory(topology, inventory):
-    with open(inventory, 'w') as handle:
-        handle.write(subprocess.run([LAB, 'inventory', topology], check=True,
-                                    capture_output=True, text=True).stdout)
-
-
-def site(topology, inventory, what):
-    argv = ['ansible-playbook', '-i', inventory, '-i', os.path.join(REPO, 'playbooks', 'inventories', topology),
-            os.path.join(REPO, 'playbooks', 'site.yml')]
-    return timed(argv, what)
 
 
 def report(what, times):
@@ -78,20 +66,14 @@ def main():
         subprocess.run([LAB, 'down', first], check=True)
 
     for topology in args.topologies:
+        argv = ['ansible-playbook', '-i', inventory, '-i', os.path.join(REPO, 'playbooks', 'inventories', topology),
+                os.path.join(REPO, 'playbooks', 'site.yml')]
         times = dict(('%s-%s' % (what, side), []) for what in ('first', 'again') for side in SIDES)
         for order in orders:
             for side in order:
                 cache(side)
-                subprocess.run([LAB, 'up', topology], check=True)
-                try:
-                    write_inventory(topology, inventory)
-                    converge = site(topology, inventory, 'site.yml (%s)' % topology)[0]
-                    again, out = site(topology, inventory, 'site.yml re-run (%s)' % topology)
-                    changed = dict((m.group(1), int(m.group(3))) for m in RECAP.finditer(out))
-                    if any(changed.values()):
-                        sys.exit('%s: the re-run changed something: %s' % (topology, changed))
-                finally:
-                    subprocess.run([LAB, 'down', topology], check=True)
+                converge, again = converge_and_rerun(
+                    topology, argv, lambda: write_inventory(topology, inventory), '%s, cache %s' % (topology, side))
                 times['first-' + side].append(converge)
                 times['again-' + side].append(again)
                 print('bench: %-9s cache %-3s converge %5.1f s  re-run %5.1f s' % (topology, side, converge, again),

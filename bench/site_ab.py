@@ -20,28 +20,16 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from controller import LAB, RECAP, REPO, spread, timed  # noqa: E402
+from controller import REPO, converge_and_rerun, spread, write_inventory  # noqa: E402
 
 SIDES = ('before', 'after')
 
 
 def one_run(topology, checkout, env, inventory):
-    subprocess.run([LAB, 'up', topology], check=True, stdout=subprocess.DEVNULL)
-    try:
-        with open(inventory, 'w') as handle:
-            handle.write(subprocess.run([LAB, 'inventory', topology], check=True,
-                                        capture_output=True, text=True).stdout)
-        argv = ['env'] + ['%s=%s' % kv for kv in env.items()] + [
-            'ansible-playbook', '-i', inventory, '-i', os.path.join(checkout, 'playbooks', 'inventories', topology),
-            os.path.join(checkout, 'playbooks', 'site.yml')]
-        first = timed(argv, 'site.yml (%s)' % topology)[0]
-        again, out = timed(argv, 'site.yml re-run (%s)' % topology)
-        changed = dict((m.group(1), int(m.group(3))) for m in RECAP.finditer(out))
-        if any(changed.values()):
-            sys.exit('%s: the re-run changed something: %s' % (topology, changed))
-        return first, again
-    finally:
-        subprocess.run([LAB, 'down', topology], check=True, stdout=subprocess.DEVNULL)
+    argv = ['env'] + ['%s=%s' % kv for kv in env.items()] + [
+        'ansible-playbook', '-i', inventory, '-i', os.path.join(checkout, 'playbooks', 'inventories', topology),
+        os.path.join(checkout, 'playbooks', 'site.yml')]
+    return converge_and_rerun(topology, argv, lambda: write_inventory(topology, inventory), topology)
 
 
 def main():

@@ -18,17 +18,16 @@ SOURCE = b"def where():\n    return __file__\n\ndef answer():\n    return (lambd
 
 
 @pytest.fixture
-def cache_module(tmp_path, monkeypatch):
-    original = zipimport._compile_source
+def cache_module(tmp_path):
     spec = importlib.util.spec_from_file_location('lab_zipimport_cache_under_test', MODULE)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)      # no /var/cache/lab-zipimport here: installs nothing
-    assert zipimport._compile_source is original
+    assert zipimport._compile_source is ORIGINAL
     module.CACHE_DIR = str(tmp_path / 'cache')
     os.mkdir(module.CACHE_DIR)
     module._install()
     yield module
-    zipimport._compile_source = original
+    zipimport._compile_source = ORIGINAL
 
 
 def import_from(zip_path, name='payload_mod'):
