@@ -364,3 +364,122 @@ def validate_services(services, field="services"):
         seen.add(name)
         out.append({"name": name, "started": bool(service.get("started"))})
     return out
+
+
+# -- addresses (VIPs) ------------------------------------------------------------------
+
+def validate_addresses(entries, field="addresses"):
+    """[{address, prefix, interface, up}] -> the same, normalized: address an ipaddress
+    object, prefix defaulted to the host prefix; each address listed once."""
+    # Imported here: net_validate is not needed by a host without addresses.
+    from ansible_collections.lvs.cluster.plugins.module_utils.net_validate import (
+        parse_address, validate_ifname, validate_prefix,
+    )
+    out, seen = [], {}
+    for index, entry in enumerate(entries or []):
+        where = "%s[%d]" % (field, index)
+        addr = parse_address(entry.get("address"), where + ".address")
+        prefix = validate_prefix(entry.get("prefix"), addr, where + ".prefix")
+        interface = validate_ifname(entry.get("interface"), where + ".interface")
+        if addr in seen:
+            raise LVSError("%s.address: %s is listed twice (also %s); list each address once"
+                           % (where, addr, seen[addr]))
+        seen[addr] = where
+        out.append({"address": addr, "prefix": prefix, "interface": interface, "up": bool(entry.get("up"))})
+    return out
+
+
+def address_actions(wanted, live):
+    """What to do for WANTED (validate_addresses) given LIVE: {interface: {"up": bool,
+    "addresses": [entries of net_iproute.list_addresses, both families]}}, an interface
+    absent from LIVE not existing yet (its kernel module is loaded by this run).
+
+    Returns (links_up, removes, adds): the interfaces to bring up; (interface, entry) of
+    an address of WANTED with another prefix on its interface; the wanted entries to add."""
+    links_up, removes, adds = [], [], []
+    for entry in wanted:
+        name = entry["interface"]
+        state = live.get(name)
+        if entry["up"] and (state is None or not state["up"]) and name not in links_up:
+            links_up.append(name)
+        mine = [e for e in (state or {}).get("addresses", []) if e["address"] == entry["address"]]
+        removes.extend((name, e) for e in mine if e["prefix"] != entry["prefix"])
+        if not any(e["prefix"] == entry["prefix"] for e in mine):
+            adds.append(entry)
+    return links_up, removes, adds
+
+
+def address_text(address, prefix, interface):
+    return "%s/%d on %s" % (address, prefix, interface)
+
+
+# -- the IPVS table ------------------------------------------------------------------
+
+def validate_ipvs_table(spec, field="ipvs_table"):
+    """{rules, purge} -> {wanted (ipvs_rules.wanted_from_rules), purge}, or None."""
+    if spec is None:
+        return None
+    from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_rules import wanted_from_rules
+    try:
+        wanted = wanted_from_rules(spec.get("rules") or "")
+    except LVSError as exc:
+        raise LVSError("%s.rules: %s" % (field, exc))
+    return {"wanted": wanted, "purge": bool(spec.get("purge", True))}
+
+
+# -- the record of the addresses this collection put up ------------------------------------
+
+def validate_address_record(spec, field="address_record"):
+    """{path, release} -> {path, release (a set of ipaddress objects)}, or None."""
+    if spec is None:
+        return None
+    path = spec.get("path")
+    if not isinstance(path, str) or not path.startswith("/") or path.endswith("/"):
+        raise LVSError("%s.path: %r is not an absolute file path, e.g. /var/lib/lvs-cluster/addresses.json"
+                       % (field, path))
+    release = set()
+    for index, text in enumerate(spec.get("release") or []):
+        try:
+            release.add(ipaddress.ip_address(str(text).strip()))
+        except ValueError:
+            raise LVSError("%s.release[%d]: %r is not an IP address" % (field, index, text))
+    return {"path": path, "release": release}
+
+
+def parse_address_record(text, path):
+    """The record file's JSON -> [{address, prefix, interface}] ([] for no file: TEXT None)."""
+    import json
+    if text is None:
+        return []
+    try:
+        entries = json.loads(text)
+        out = [{"address": ipaddress.ip_address(e["address"]), "prefix": int(e["prefix"]),
+                "interface": str(e["interface"])} for e in entries["addresses"]]
+    except (ValueError, TypeError, KeyError) as exc:
+        raise LVSError("address_record: %s is not a record this module wrote (%s); remove it (the VIPs it "
+                       "named are then left alone) and run again" % (path, exc))
+    return out
+
+
+def render_address_record(entries):
+    import json
+    return json.dumps({"addresses": [{"address": str(e["address"]), "prefix": e["prefix"],
+                                      "interface": e["interface"]} for e in entries]},
+                      indent=1, sort_keys=True) + "\n"
+
+
+def owned_address_actions(record, wanted, release, live):
+    """Addresses an earlier run recorded (RECORD) that WANTED no longer has and that are
+    still on their interface (LIVE, as for address_actions): (interface, entry) to remove,
+    in record order; an address of RELEASE (keepalived's now) is never removed. The new
+    record is WANTED itself."""
+    keep = set((e["address"], e["interface"]) for e in wanted)
+    removes = []
+    for entry in record:
+        if (entry["address"], entry["interface"]) in keep or entry["address"] in release:
+            continue
+        state = live.get(entry["interface"])
+        for found in (state or {}).get("addresses", []):
+            if found["address"] == entry["address"] and found["prefix"] == entry["prefix"]:
+                removes.append((entry["interface"], found))
+    return removes

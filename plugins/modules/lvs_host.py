@@ -12,13 +12,15 @@ module: lvs_host
 short_description: Converge the runtime state of an LVS cluster host in one run
 version_added: 0.2.0
 description:
-  - Makes the live host match the runtime part of its plan, reading before it writes, in one remote Python run
-    kernel modules, sysctls, the nft table C(inet lvs_cluster), the NAT reply policy routing of a real server, the
-    routes of a router and the IPVS connection timeouts.
+  - Makes the live host match the runtime part of its plan, reading before it writes, in one remote Python run -
+    kernel modules, sysctls (ARP suppression and rp_filter of a real server among them), the nft table
+    C(inet lvs_cluster), the NAT reply policy routing of a real server, the routes of a router, the IPVS connection
+    timeouts, the VIPs (links up, addresses) and the IPVS table of a static director.
   - Every option is validated, and every value read, before anything is changed. An option left out leaves its
     area alone.
-  - Kernel modules are loaded first (the C(net.ipv4.vs.*) sysctls exist only once C(ip_vs) is loaded); the
-    services of O(services) come last, once the kernel state they rely on is there.
+  - Kernel modules are loaded first (the C(net.ipv4.vs.*) sysctls exist only once C(ip_vs) is loaded, C(tunl0)
+    once C(ipip) is); sysctls come before the VIPs (a real server's VIP never answers ARP); the VIPs before the
+    IPVS table; the services of O(services) last, once the kernel state they rely on is there.
 author:
   - lvs.cluster contributors (@lvs-cluster)
 extends_documentation_fragment:
@@ -31,16 +33,19 @@ attributes:
         is loaded is reported with an unknown value (C(null)) before.
       - An O(nft_table.ruleset) file that does not exist yet (its writer ran in check mode too) is reported as a
         load, with no listing after.
+      - With C(ip_vs) not loaded yet, the IPVS table is read as empty (every service would be added); with C(ipip)
+        not loaded yet, C(tunl0) as down and without addresses.
   diff_mode:
     support: full
     details:
       - One before/after per area that would change (modules, sysctls, the nft table listing, rules, routes,
-        timeouts, services, sync daemons).
+        timeouts, links and addresses, the IPVS table as C(ipvsadm-save -n) prints it, services, sync daemons).
   platform:
     support: full
     platforms: linux
     details: Works in the network namespace it runs in (kernel modules are the kernel's, for every namespace).
 requirements:
+  - pyroute2 (C(python3-pyroute2)) for O(addresses)
   - C(modprobe) for O(kernel_modules), C(nft) and C(unshare) for O(nft_table), C(ip) (iproute2) for
     O(nat_routing) and O(routes); for O(services) systemd (C(systemctl)) or sysv init (C(update-rc.d) or
     C(chkconfig), and C(service)); C(ipvsadm) for O(stop_sync_daemons)
@@ -155,6 +160,67 @@ options:
       udp:
         description: UDP flows.
         type: int
+  addresses:
+    description:
+      - Addresses (VIPs) to have on their interfaces, as M(lvs.cluster.lvs_vip) and M(lvs.cluster.ipip_tunnel) put
+        them up; an entry of the same address with another prefix on that interface is replaced. Addresses not
+        listed are left alone.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      address:
+        description: The address, IPv4 or IPv6.
+        type: str
+        required: true
+      prefix:
+        description: The prefix length; the host prefix (32 or 128) when omitted.
+        type: int
+      interface:
+        description:
+          - The interface, such as V(eth0) (a director's client side), V(lo) (a DR real server) or V(tunl0) (a TUN
+            real server; it exists once the C(ipip) module is loaded, list it in O(kernel_modules)).
+        type: str
+        required: true
+      up:
+        description: Bring the interface up first (V(true) for C(tunl0), which the kernel creates down).
+        type: bool
+        default: false
+  ipvs_table:
+    description:
+      - The IPVS table, as M(lvs.cluster.ipvs_table) with O(ipvs_table.rules) makes it - services and real servers
+        added or changed in place, never deleted and added again; stale ones removed last with
+        O(ipvs_table.purge). Needs C(ip_vs) (list it in O(kernel_modules)). Left alone when omitted.
+    type: dict
+    suboptions:
+      rules:
+        description: The table in C(ipvsadm-save -n) / C(ipvsadm -S) format (C(lvs_plan.director.rules)).
+        type: str
+        required: true
+      purge:
+        description: Remove the services not in O(ipvs_table.rules), and the real servers not listed under theirs.
+        type: bool
+        default: true
+  address_record:
+    description:
+      - Owns the addresses of O(addresses) - a file where each run records them, so that the next run removes, from
+        its interface, an address an earlier run recorded that O(addresses) no longer lists (a VIP taken out of
+        the cluster). An address never recorded is never removed, whoever put it there.
+      - The record is written before an address is added and rewritten once the retired ones are gone, so a run
+        that fails part way forgets nothing it owns. Without the option, addresses not listed are left alone.
+    type: dict
+    suboptions:
+      path:
+        description: The record file (JSON), e.g. V(/var/lib/lvs-cluster/addresses.json); its directory is made.
+        type: path
+        required: true
+      release:
+        description:
+          - Addresses that are another owner's now (a director's VIPs once keepalived holds them) - dropped from
+            the record, never removed.
+        type: list
+        elements: str
+        default: []
   services:
     description:
       - Init services to have enabled at boot, in this order, and with O(services[].started) running. Services are
@@ -186,10 +252,13 @@ options:
     type: bool
     default: false
 notes:
-  - Sysctls, the nft table, rules, routes and IPVS timeouts belong to the network namespace the module runs in.
+  - Sysctls, the nft table, rules, routes, addresses and the IPVS table belong to the network namespace the module
+    runs in; IPVS timeouts too.
 seealso:
   - module: lvs.cluster.lvs_files
   - module: lvs.cluster.ipvs_timeouts
+  - module: lvs.cluster.ipvs_table
+  - module: lvs.cluster.lvs_vip
 '''
 
 EXAMPLES = r'''
@@ -224,8 +293,35 @@ EXAMPLES = r'''
     nat_routing: "{{ lvs_plan.host.nat_routing }}"
     routes: "{{ lvs_plan.host.routes }}"
     ipvs_timeouts: "{{ lvs_plan.host.ipvs_timeouts }}"
+    addresses: "{{ lvs_plan.host.addresses }}"
+    address_record: "{{ lvs_plan.host.address_record }}"
+    ipvs_table: "{{ lvs_plan.host.ipvs_table }}"
     services: "{{ lvs_plan.host.services }}"
     stop_sync_daemons: "{{ lvs_plan.host.stop_sync_daemons }}"
+
+- name: A static DR director - the VIP on eth0 (one an earlier run put up and this one no longer lists goes), its table
+  lvs.cluster.lvs_host:
+    kernel_modules: [ip_vs, ip_vs_wrr]
+    addresses:
+      - {address: 192.0.2.100, interface: eth0}
+    address_record:
+      path: /var/lib/lvs-cluster/addresses.json
+    ipvs_table:
+      rules: |
+        -A -t 192.0.2.100:80 -s wrr
+        -a -t 192.0.2.100:80 -r 198.51.100.11:80 -g -w 1
+        -a -t 192.0.2.100:80 -r 198.51.100.12:80 -g -w 1
+
+- name: A TUN real server - ARP suppressed, rp_filter off for tunl0, the VIP on tunl0
+  lvs.cluster.lvs_host:
+    kernel_modules: [ipip]
+    sysctls:
+      net.ipv4.conf.all.arp_ignore: 1
+      net.ipv4.conf.all.arp_announce: 2
+      net.ipv4.conf.all.rp_filter: 0
+      net.ipv4.conf.tunl0.rp_filter: 0
+    addresses:
+      - {address: 192.0.2.100, interface: tunl0, up: true}
 
 - name: A NAT real server
   lvs.cluster.lvs_host:
@@ -327,18 +423,56 @@ sync_daemons_stopped:
   returned: always
   type: list
   elements: str
+addresses:
+  description: What was done with O(addresses).
+  returned: always
+  type: dict
+  contains:
+    links_up:
+      description: The interfaces brought up.
+      type: list
+      elements: str
+    added:
+      description: The addresses added, as C(ADDRESS/PREFIX on INTERFACE).
+      type: list
+      elements: str
+    removed:
+      description:
+        - The addresses removed - those O(address_record) names that are no longer planned, and the entries of a
+          wanted address with another prefix.
+      type: list
+      elements: str
+  sample: {"links_up": [], "added": ["192.0.2.100/32 on lo"], "removed": []}
+ipvs_table:
+  description: What was done with O(ipvs_table).
+  returned: always
+  type: dict
+  contains:
+    operations:
+      description: The table operations, in the order made (as M(lvs.cluster.ipvs_table) returns them).
+      type: list
+      elements: str
+  sample: {"operations": ["add service tcp 192.0.2.100:80", "add dest tcp 192.0.2.100:80 realserver 198.51.100.11:80"]}
 '''
 
+import errno
 import glob
 import json
 import os
+import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.lvs.cluster.plugins.module_utils import host_plan as hp
 from ansible_collections.lvs.cluster.plugins.module_utils.base import LVSError
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_plan import apply_ops_to_table, plan_table
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_rules import render_save
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_session import RefusedOps
+from ansible_collections.lvs.cluster.plugins.module_utils.net_iproute import (
+    add_address, del_address, link_state, list_addresses, open_iproute, set_link_up,
+)
 from ansible_collections.lvs.cluster.plugins.module_utils.net_sysctl import (
-    key_path, key_text, normalize_value, write_sysctl,
+    check_ipv6_usable, key_path, key_text, normalize_value, write_sysctl,
 )
 
 SYS_MODULE = "/sys/module"
@@ -460,9 +594,9 @@ def running_sync_daemons(host):
                      if any(line.startswith(state + " ") for line in out.splitlines())]
 
 
-def run(module, changes):
+def run(module, changes, resources):
     """Converge; CHANGES (a list) collects one line per change as it is made, so a failure
-    part way still says what was done."""
+    part way still says what was done. RESOURCES holds the sockets opened (closed by the caller)."""
     p = module.params
     check = module.check_mode
     # 1. Validate everything.
@@ -473,6 +607,9 @@ def run(module, changes):
     routes = hp.validate_routes(p["routes"])
     timeouts = hp.validate_timeouts(p["ipvs_timeouts"])
     services = hp.validate_services(p["services"])
+    addresses = hp.validate_addresses(p["addresses"])
+    table = hp.validate_ipvs_table(p["ipvs_table"])
+    record = hp.validate_address_record(p["address_record"])
     host = Host(module)
 
     # 2. Read everything (and look up what will be needed) before the first change.
@@ -536,14 +673,32 @@ def run(module, changes):
 
     timeouts_before = None
     timeouts_changes = {}
-    session = None
-    if timeouts is not None:
+    table_live = {}
+    if timeouts is not None or table is not None:
         if "ip_vs" in loaded_modules():
-            session = open_session()
-            timeouts_before = session.timeouts()
-        elif not (check and "ip_vs" in to_load):
-            raise LVSError("ipvs_timeouts: the ip_vs kernel module is not loaded; add ip_vs to kernel_modules")
+            resources.session = open_session()
+        elif "ip_vs" not in to_load:
+            raise LVSError("%s: the ip_vs kernel module is not loaded; add ip_vs to kernel_modules"
+                           % ("ipvs_timeouts" if timeouts is not None else "ipvs_table"))
+    if resources.session is not None:
+        # ip_vs to be loaded by this run: read once it is (check mode: nothing there yet).
+        timeouts_before = resources.session.timeouts() if timeouts is not None else None
+        table_live = resources.session.table() if table is not None else {}
+    if timeouts is not None:
         timeouts_changes = hp.timeout_changes(timeouts, timeouts_before)
+
+    recorded, record_text = [], None
+    if record is not None:
+        record_text = read_text(record["path"], "address_record")
+        recorded = hp.parse_address_record(record_text, record["path"])
+    live_links = {}
+    if addresses or recorded:
+        resources.ipr = open_iproute(module)
+        deferred = "ipip" in to_load   # tunl0 appears when ipip is loaded
+        for entry in addresses:
+            if entry["address"].version == 6:
+                check_ipv6_usable(entry["interface"], "addresses")
+        live_links = read_links(resources.ipr, addresses, recorded, deferred)
 
     manager = service_manager(host) if services else None
     to_enable = [s["name"] for s in services if not service_enabled(host, manager, s["name"])]
@@ -567,10 +722,15 @@ def run(module, changes):
             raise LVSError("sysctls[%r]: no such kernel setting even with kernel_modules loaded (%s does not "
                            "exist); check the key (loaded: %s)"
                            % (key_text(missing[0]), key_path(missing[0]), ", ".join(to_load)))
-        if timeouts is not None and session is None:
-            session = open_session()
-            timeouts_before = session.timeouts()
-            timeouts_changes = hp.timeout_changes(timeouts, timeouts_before)
+        if (timeouts is not None or table is not None) and resources.session is None:
+            resources.session = open_session()
+            if timeouts is not None:
+                timeouts_before = resources.session.timeouts()
+                timeouts_changes = hp.timeout_changes(timeouts, timeouts_before)
+            if table is not None:
+                table_live = resources.session.table()
+        if addresses or recorded:
+            live_links = read_links(resources.ipr, addresses, recorded, False)
     sysctl_do = hp.sysctl_actions(sysctls, live_sysctls)
     for key, before, after in sysctl_do:
         changes.append("sysctl %s: %s -> %s" % (key_text(key), "(not yet there)" if before is None else before,
@@ -645,11 +805,69 @@ def run(module, changes):
                 "%s %s -> %d" % (k, "?" if timeouts_before is None else timeouts_before[k], v)
                 for k, v in sorted(timeouts_changes.items())))
             if not check:
-                session.set_timeouts(timeouts_changes)
+                resources.session.set_timeouts(timeouts_changes)
             diffs.append({"before_header": "IPVS timeouts", "after_header": "IPVS timeouts",
                           "before": timeouts_before or {}, "after": timeouts_after})
-    if session is not None:
-        session.close()
+
+    # The VIPs: those an earlier run put up and the plan no longer has go first (only
+    # those: the record says which), then the links up, then each address (another
+    # prefix of it removed first). The record names every address before it is added.
+    links_up, addr_removes, addr_adds = hp.address_actions(addresses, live_links)
+    retired = hp.owned_address_actions(recorded, addresses, record["release"], live_links) if record else []
+    record_after = hp.render_address_record(addresses) if record else None
+    # No record yet and nothing to record (a host that never had a VIP): no file either.
+    if record is not None and record_after != record_text and (addresses or record_text is not None):
+        changes.append("address record %s: %s" % (record["path"], ", ".join(
+            hp.address_text(e["address"], e["prefix"], e["interface"]) for e in addresses) or "none"))
+        if not check:
+            # Until the retired ones are gone, the record keeps them too.
+            write_record(module, record["path"], hp.render_address_record(
+                addresses + [dict(e, interface=n) for n, e in retired]))
+    for name, entry in retired:
+        text = hp.address_text(entry["address"], entry["prefix"], name)
+        changes.append("address %s removed (no longer planned)" % text)
+        if not check:
+            del_address(resources.ipr, live_links[name]["index"], entry["address"], entry["prefix"])
+    if retired and not check:
+        write_record(module, record["path"], record_after)
+    for name in links_up:
+        changes.append("link %s up" % name)
+        if not check:
+            set_link_up(resources.ipr, live_links[name]["index"], True)
+    for name, entry in addr_removes:
+        text = hp.address_text(entry["address"], entry["prefix"], name)
+        changes.append("address %s removed (another prefix is wanted)" % text)
+        if not check:
+            del_address(resources.ipr, live_links[name]["index"], entry["address"], entry["prefix"])
+    for entry in addr_adds:
+        changes.append("address %s added" % hp.address_text(entry["address"], entry["prefix"], entry["interface"]))
+        if not check:
+            add_address(resources.ipr, live_links[entry["interface"]]["index"], entry["address"], entry["prefix"],
+                        ifname=entry["interface"])
+    if links_up or addr_removes or addr_adds or retired:
+        diffs.append({"before_header": "links and addresses", "after_header": "links and addresses",
+                      "before": "".join("%s: down\n" % n for n in links_up)
+                      + "".join(hp.address_text(e["address"], e["prefix"], n) + "\n"
+                                for n, e in retired + addr_removes),
+                      "after": "".join("%s: up\n" % n for n in links_up)
+                      + "".join(hp.address_text(e["address"], e["prefix"], e["interface"]) + "\n"
+                                for e in addr_adds)})
+
+    # The IPVS table: set in place, stale entries removed last (ipvs_plan.plan_table).
+    table_ops = []
+    if table is not None:
+        table_ops = plan_table(table_live, table["wanted"], purge=table["purge"])
+        if table_ops and not check:
+            try:
+                resources.session.apply_all(table_ops)
+            except RefusedOps as exc:
+                changes.extend("IPVS " + op.describe() for op in exc.applied)
+                raise LVSError("ipvs_table: %s" % exc)
+        changes.extend("IPVS " + op.describe() for op in table_ops)
+        if table_ops:
+            diffs.append({"before_header": "ipvsadm-save -n (before)", "after_header": "ipvsadm-save -n (after)",
+                          "before": render_save(table_live.values()),
+                          "after": render_save(apply_ops_to_table(table_live, table_ops).values())})
 
     enabled, started = [], []
     for service in services:
@@ -694,6 +912,10 @@ def run(module, changes):
         "ipvs_timeouts": timeouts_after,
         "services": {"manager": manager, "enabled": enabled, "started": started},
         "sync_daemons_stopped": list(sync_running),
+        "addresses": {"links_up": links_up,
+                      "added": [hp.address_text(e["address"], e["prefix"], e["interface"]) for e in addr_adds],
+                      "removed": [hp.address_text(e["address"], e["prefix"], n) for n, e in retired + addr_removes]},
+        "ipvs_table": {"operations": [op.describe() for op in table_ops]},
     }
     if module._diff:
         result["diff"] = diffs
@@ -701,9 +923,68 @@ def run(module, changes):
 
 
 def open_session():
-    # Imported here: only a host with ipvs_timeouts needs the IPVS netlink family.
+    # Imported here: only a host with ipvs_timeouts or ipvs_table needs the IPVS netlink family.
     from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_session import IPVSSession
     return IPVSSession()
+
+
+def read_links(ipr, addresses, recorded, deferred):
+    """{interface: {index, up, addresses (both families)}} for the interfaces of ADDRESSES
+    and of RECORDED (the address record's; one that is gone is left out). DEFERRED: the
+    ipip module is loaded by this run, so tunl0 may not exist yet (left out)."""
+    links = {}
+    wanted = set(e["interface"] for e in addresses)
+    for name in sorted(wanted | set(e["interface"] for e in recorded)):
+        found = ipr.link_lookup(ifname=name)
+        if not found:
+            if (deferred and name == "tunl0") or name not in wanted:
+                continue
+            raise LVSError("addresses: no interface named %r in this network namespace%s"
+                           % (name, "; tunl0 appears when the ipip kernel module is loaded (add ipip to "
+                              "kernel_modules)" if name == "tunl0" else "; check the name with `ip link`"))
+        index = found[0]
+        links[name] = {"index": index, "up": link_state(ipr, index)["up"],
+                       "addresses": list_addresses(ipr, index, 4) + list_addresses(ipr, index, 6)}
+    return links
+
+
+def read_text(path, field):
+    """PATH's text, None when it does not exist."""
+    try:
+        with open(path) as fh:
+            return fh.read()
+    except (IOError, OSError) as exc:
+        if exc.errno == errno.ENOENT:
+            return None
+        raise LVSError("%s: cannot read %s: %s" % (field, path, exc))
+
+
+def write_record(module, path, text):
+    """Replace the address record atomically (its directory made when missing)."""
+    directory = os.path.dirname(path)
+    try:
+        if not os.path.isdir(directory):
+            os.makedirs(directory, 0o755)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".lvs-record-")
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o644)
+        module.atomic_move(tmp, path)
+    except (IOError, OSError) as exc:
+        raise LVSError("address_record: cannot write %s: %s" % (path, exc))
+
+
+class Resources(object):
+    """The netlink sockets a run opens, closed when it ends however it ends."""
+
+    def __init__(self):
+        self.session = None
+        self.ipr = None
+
+    def close(self):
+        for handle in (self.session, self.ipr):
+            if handle is not None:
+                handle.close()
 
 
 def main():
@@ -736,15 +1017,32 @@ def main():
                 started=dict(type="bool", default=False),
             )),
             stop_sync_daemons=dict(type="bool", default=False),
+            addresses=dict(type="list", elements="dict", default=[], options=dict(
+                address=dict(type="str", required=True),
+                prefix=dict(type="int"),
+                interface=dict(type="str", required=True),
+                up=dict(type="bool", default=False),
+            )),
+            ipvs_table=dict(type="dict", options=dict(
+                rules=dict(type="str", required=True),
+                purge=dict(type="bool", default=True),
+            )),
+            address_record=dict(type="dict", options=dict(
+                path=dict(type="path", required=True),
+                release=dict(type="list", elements="str", default=[]),
+            )),
         ),
         supports_check_mode=True,
     )
     changes = []
+    resources = Resources()
     try:
-        result = run(module, changes)
+        result = run(module, changes, resources)
     except LVSError as exc:
+        resources.close()
         # What was changed before the failure (nothing when validation or a read failed).
         module.fail_json(msg=str(exc), changes=changes, changed=bool(changes) and not module.check_mode)
+    resources.close()
     module.exit_json(**result)
 
 

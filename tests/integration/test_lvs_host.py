@@ -167,3 +167,106 @@ def test_lvs_host_stops_the_sync_daemons(netns):
     assert [r["changes"] for r in res] == [["IPVS connection sync daemon (master) stopped"]] * 2 + [[]]
     assert res[1]["sync_daemons_stopped"] == ["master"] and res[2]["changed"] is False
     assert ns.sh("ipvsadm -L --daemon").strip() == ""
+
+
+def addresses(ns):
+    """The VIPs' side of the host as `ip` prints it: (interface, address/prefix) and tunl0's flags."""
+    found = set()
+    for line in ns.sh("ip -o addr show").splitlines():
+        fields = line.split()
+        found.add((fields[1], fields[3]))
+    return found, ns.sh("ip -o link show tunl0").split("<", 1)[1].split(">", 1)[0].split(",")
+
+
+def test_lvs_host_vips_arp_and_the_table(netns):
+    """A static DR director's and a TUN real server's state in one run each (what the roles
+    pass from lvs_plan.host): ARP sysctls, tunl0 up with its VIP, the VIPs on eth0 and lo,
+    the IPVS table in place with a stale service purged. Oracles: ip, /proc/sys, ipvsadm -S -n."""
+    ns = netns
+    ns.sh("ip link add eth0 type dummy && ip link set eth0 up && ip addr add 10.0.10.5/24 dev eth0 && "
+          # The VIP left with another prefix (replaced), an address that is not ours (kept),
+          # and a stale service of an older plan (purged).
+          "ip addr add 192.0.2.100/24 dev eth0 && ip addr add 198.51.100.50/32 dev lo && "
+          "modprobe ip_vs && modprobe ipip && ip link set tunl0 down && "
+          "ipvsadm -A -t 192.0.2.200:80 -s rr")
+    rules = ("-A -t 192.0.2.100:80 -s wrr\n"
+             "-a -t 192.0.2.100:80 -r 10.0.10.11:80 -g -w 1\n"
+             "-a -t 192.0.2.100:80 -r 10.0.10.12:80 -g -w 2\n")
+    arp = {"net.ipv4.conf.%s.%s" % (name, leaf): value for name in ("all", "lo", "tunl0")
+           for leaf, value in (("arp_ignore", 1), ("arp_announce", 2))}
+    wanted = dict(
+        kernel_modules=["ip_vs", "ip_vs_wrr", "ipip"],
+        sysctls=dict(arp, **{"net.ipv4.conf.all.rp_filter": 0, "net.ipv4.conf.tunl0.rp_filter": 0}),
+        addresses=[{"address": "192.0.2.100", "interface": "eth0"},
+                   {"address": "192.0.2.101", "interface": "lo"},
+                   {"address": "192.0.2.102", "interface": "tunl0", "up": True}],
+        ipvs_table={"rules": rules},
+        # Its directory does not exist yet: the module makes it.
+        address_record={"path": "/run/lvs-itest/%s-record/addresses.json" % ns.name},
+    )
+    before = (addresses(ns), ns.ipvs_save())
+
+    # check mode with diff: everything reported, nothing moves
+    res = ns.playbook([dict(host(**wanted), check_mode=True)], diff=True)
+    assert (addresses(ns), ns.ipvs_save()) == before
+    out = res[0]
+    assert out["addresses"] == {"links_up": ["tunl0"],
+                                "added": ["192.0.2.100/32 on eth0", "192.0.2.101/32 on lo",
+                                          "192.0.2.102/32 on tunl0"],
+                                "removed": ["192.0.2.100/24 on eth0"]}
+    assert "-A -t 192.0.2.200:80 -s rr" in [d for d in out["diff"]
+                                            if d["before_header"] == "ipvsadm-save -n (before)"][0]["before"]
+
+    # for real, then again: nothing to do
+    first, again = ns.playbook([host(**wanted), host(**wanted)])
+    # The table last, the stale service removed last of all.
+    assert first["changes"][-4:] == [
+        "IPVS add service tcp 192.0.2.100:80",
+        "IPVS add dest tcp 192.0.2.100:80 realserver 10.0.10.11:80",
+        "IPVS add dest tcp 192.0.2.100:80 realserver 10.0.10.12:80",
+        "IPVS del service tcp 192.0.2.200:80",
+    ], first["changes"]
+    assert again["changed"] is False, again["changes"]
+    (found, tunl0_flags) = addresses(ns)
+    assert {("eth0", "192.0.2.100/32"), ("lo", "192.0.2.101/32"), ("tunl0", "192.0.2.102/32"),
+            ("lo", "198.51.100.50/32"), ("eth0", "10.0.10.5/24")} <= found
+    assert ("eth0", "192.0.2.100/24") not in found
+    assert "UP" in tunl0_flags
+    assert ns.ipvs_save().split("\n")[:3] == [
+        "-A -t 192.0.2.100:80 -s wrr",
+        "-a -t 192.0.2.100:80 -r 10.0.10.11:80 -g -w 1",
+        "-a -t 192.0.2.100:80 -r 10.0.10.12:80 -g -w 2"]
+    assert "192.0.2.200" not in ns.ipvs_save()
+    assert ns.sh("cat /proc/sys/net/ipv4/conf/tunl0/arp_ignore /proc/sys/net/ipv4/conf/all/arp_announce "
+                 "/proc/sys/net/ipv4/conf/tunl0/rp_filter").split() == ["1", "2", "0"]
+
+    # a weight changed: set in place (the oracle's table otherwise as it was)
+    reweighted = dict(wanted)
+    reweighted["ipvs_table"] = {"rules": rules.replace("-w 2", "-w 5")}
+    res = ns.playbook([host(**reweighted)])
+    assert res[0]["ipvs_table"]["operations"] == ["set dest tcp 192.0.2.100:80 realserver 10.0.10.12:80"]
+    assert "-a -t 192.0.2.100:80 -r 10.0.10.12:80 -g -w 5" in ns.ipvs_save()
+
+    # 192.0.2.101 taken out of the plan: removed, being recorded; 198.51.100.50 on lo,
+    # never recorded, stays. Check mode first: reported, nothing moves.
+    record = wanted["address_record"]["path"]
+    assert '"192.0.2.101"' in ns.sh("cat %s" % record)
+    fewer = dict(reweighted)
+    fewer["addresses"] = [a for a in wanted["addresses"] if a["address"] != "192.0.2.101"]
+    before = addresses(ns)
+    res = ns.playbook([dict(host(**fewer), check_mode=True)])
+    assert res[0]["addresses"]["removed"] == ["192.0.2.101/32 on lo"]
+    assert addresses(ns) == before and '"192.0.2.101"' in ns.sh("cat %s" % record)
+    first, again = ns.playbook([host(**fewer), host(**fewer)])
+    assert "address 192.0.2.101/32 on lo removed (no longer planned)" in first["changes"], first["changes"]
+    assert again["changed"] is False, again["changes"]
+    (found, _flags) = addresses(ns)
+    assert ("lo", "192.0.2.101/32") not in found and ("lo", "198.51.100.50/32") in found
+    assert '"192.0.2.101"' not in ns.sh("cat %s" % record) and '"192.0.2.100"' in ns.sh("cat %s" % record)
+
+    # bad rules: named, nothing changed
+    before = (addresses(ns), ns.ipvs_save())
+    res = ns.playbook([host(addresses=[{"address": "192.0.2.103", "interface": "lo"}],
+                            ipvs_table={"rules": "-A -t 192.0.2.100:80 -s nosuch\n"})], expect_failure=True)
+    assert res[0]["msg"].startswith("ipvs_table.rules: rules line 1"), res[0]["msg"]
+    assert (addresses(ns), ns.ipvs_save()) == before

@@ -4,6 +4,8 @@ Live states are written here the way the module reads them (/proc/sys text, deco
 `ip -N -j` JSON, `nft list` text); what the kernel really prints is proven by
 tests/integration/test_lvs_host.py in the lab.
 """
+import ipaddress
+
 import pytest
 
 from ansible_collections.lvs.cluster.plugins.module_utils import host_plan as hp
@@ -198,3 +200,131 @@ def test_timeouts_only_the_differing_ones():
 def test_bad_timeouts(spec, match):
     with pytest.raises(LVSError, match=match):
         hp.validate_timeouts(spec)
+
+
+# -- addresses (VIPs)
+
+def entry(text, prefix, label=None):
+    return {"address": ipaddress.ip_address(text), "prefix": prefix, "label": label}
+
+
+def test_addresses_validated_with_host_prefixes():
+    wanted = hp.validate_addresses([
+        {"address": "192.0.2.100", "interface": "eth0"},
+        {"address": "2001:db8::100", "interface": "lo"},
+        {"address": "192.0.2.101", "prefix": 24, "interface": "tunl0", "up": True}])
+    assert wanted == [
+        {"address": ipaddress.ip_address("192.0.2.100"), "prefix": 32, "interface": "eth0", "up": False},
+        {"address": ipaddress.ip_address("2001:db8::100"), "prefix": 128, "interface": "lo", "up": False},
+        {"address": ipaddress.ip_address("192.0.2.101"), "prefix": 24, "interface": "tunl0", "up": True}]
+
+
+@pytest.mark.parametrize("entries, match", [
+    ([{"address": "192.0.2.300", "interface": "lo"}], r"^addresses\[0\]\.address: "),
+    ([{"address": "192.0.2.1", "interface": "lo"}, {"address": "192.0.2.2", "prefix": 33, "interface": "lo"}],
+     r"^addresses\[1\]\.prefix: 33 is out of range"),
+    ([{"address": "192.0.2.1", "interface": "a b"}], r"^addresses\[0\]\.interface: "),
+    ([{"address": "192.0.2.1", "interface": "lo"}, {"address": "192.0.2.1", "interface": "eth0"}],
+     r"^addresses\[1\]\.address: 192\.0\.2\.1 is listed twice \(also addresses\[0\]\)"),
+])
+def test_bad_addresses_name_the_entry(entries, match):
+    with pytest.raises(LVSError, match=match):
+        hp.validate_addresses(entries)
+
+
+def test_address_actions_add_only_what_is_missing():
+    wanted = hp.validate_addresses([{"address": "192.0.2.100", "interface": "lo"},
+                                    {"address": "2001:db8::100", "interface": "lo"}])
+    live = {"lo": {"up": True, "addresses": [entry("127.0.0.1", 8, "lo"), entry("192.0.2.100", 32, "lo")]}}
+    links_up, removes, adds = hp.address_actions(wanted, live)
+    assert (links_up, removes) == ([], [])
+    assert [str(e["address"]) for e in adds] == ["2001:db8::100"]
+    live["lo"]["addresses"].append(entry("2001:db8::100", 128))
+    assert hp.address_actions(wanted, live) == ([], [], [])
+
+
+def test_address_with_another_prefix_is_replaced():
+    wanted = hp.validate_addresses([{"address": "192.0.2.100", "interface": "eth0"}])
+    stale = entry("192.0.2.100", 24, "eth0")
+    live = {"eth0": {"up": True, "addresses": [entry("192.0.2.2", 24, "eth0"), stale]}}
+    links_up, removes, adds = hp.address_actions(wanted, live)
+    # The host's own 192.0.2.2/24 is not ours: left alone.
+    assert removes == [("eth0", stale)]
+    assert adds == wanted
+
+
+def test_tunl0_brought_up_and_not_there_yet():
+    wanted = hp.validate_addresses([{"address": "192.0.2.100", "interface": "tunl0", "up": True}])
+    # Down: up first. Absent (ipip loaded by this run, check mode): up and added.
+    down = {"tunl0": {"up": False, "addresses": [entry("192.0.2.100", 32, "tunl0")]}}
+    assert hp.address_actions(wanted, down) == (["tunl0"], [], [])
+    assert hp.address_actions(wanted, {}) == (["tunl0"], [], wanted)
+    up = {"tunl0": {"up": True, "addresses": [entry("192.0.2.100", 32, "tunl0")]}}
+    assert hp.address_actions(wanted, up) == ([], [], [])
+
+
+# -- the IPVS table
+
+def test_ipvs_table_rules_parsed_and_purge_defaults_on():
+    table = hp.validate_ipvs_table({"rules": "-A -t 192.0.2.100:80 -s wrr\n"
+                                             "-a -t 192.0.2.100:80 -r 198.51.100.11:80 -g -w 1\n"})
+    assert table["purge"] is True
+    (service,) = table["wanted"]
+    assert service["scheduler"] == "wrr"
+    assert list(service["realservers"].values())[0]["weight"] == 1
+    assert hp.validate_ipvs_table(None) is None
+    assert hp.validate_ipvs_table({"rules": "", "purge": False}) == {"wanted": [], "purge": False}
+
+
+def test_bad_ipvs_table_rules_name_the_option_and_line():
+    with pytest.raises(LVSError, match=r"^ipvs_table\.rules: rules line 2 "):
+        hp.validate_ipvs_table({"rules": "-A -t 192.0.2.100:80 -s wrr\n-a -t 192.0.2.100:80 -r 198.51.100.11:80 -w x\n"})
+
+
+# -- the address record (owned VIPs)
+
+def test_a_vip_no_longer_planned_is_removed_only_when_recorded():
+    record = hp.parse_address_record(hp.render_address_record(hp.validate_addresses([
+        {"address": "192.0.2.100", "interface": "lo"}, {"address": "192.0.2.101", "interface": "lo"},
+        {"address": "192.0.2.102", "interface": "eth0"}])), "/r")
+    wanted = hp.validate_addresses([{"address": "192.0.2.100", "interface": "lo"}])
+    live = {"lo": {"up": True, "addresses": [entry("192.0.2.100", 32, "lo"), entry("192.0.2.101", 32, "lo"),
+                                             # not ours: never recorded
+                                             entry("198.51.100.7", 32, "lo")]},
+            "eth0": {"up": True, "addresses": []}}
+    # 192.0.2.101 goes; 192.0.2.102 is gone already; 198.51.100.7 was never ours.
+    assert hp.owned_address_actions(record, wanted, set(), live) == [("lo", entry("192.0.2.101", 32, "lo"))]
+    # keepalived's now: kept, whatever the record says
+    assert hp.owned_address_actions(record, wanted, {ipaddress.ip_address("192.0.2.101")}, live) == []
+    # the interface itself is gone: nothing to do
+    assert hp.owned_address_actions(record, wanted, set(), {}) == []
+
+
+def test_a_vip_moved_to_another_interface_leaves_the_old_one():
+    record = hp.parse_address_record(hp.render_address_record(hp.validate_addresses([
+        {"address": "192.0.2.100", "interface": "eth0"}])), "/r")
+    wanted = hp.validate_addresses([{"address": "192.0.2.100", "interface": "eth1"}])
+    live = {"eth0": {"up": True, "addresses": [entry("192.0.2.100", 32, "eth0")]},
+            "eth1": {"up": True, "addresses": []}}
+    assert hp.owned_address_actions(record, wanted, set(), live) == [("eth0", entry("192.0.2.100", 32, "eth0"))]
+
+
+def test_address_record_round_trip_and_bad_records():
+    wanted = hp.validate_addresses([{"address": "2001:db8::100", "interface": "lo"}])
+    text = hp.render_address_record(wanted)
+    assert hp.parse_address_record(text, "/r") == [
+        {"address": ipaddress.ip_address("2001:db8::100"), "prefix": 128, "interface": "lo"}]
+    assert hp.parse_address_record(None, "/r") == []
+    for bad in ("", "[]", '{"addresses": [{"address": "x", "prefix": 32, "interface": "lo"}]}'):
+        with pytest.raises(LVSError, match=r"^address_record: /r is not a record this module wrote"):
+            hp.parse_address_record(bad, "/r")
+
+
+@pytest.mark.parametrize("spec, match", [
+    ({"path": "var/lib/x.json"}, r"^address_record\.path: 'var/lib/x\.json' is not an absolute file path"),
+    ({"path": "/var/lib/", "release": []}, r"^address_record\.path: "),
+    ({"path": "/r", "release": ["192.0.2.1", "nope"]}, r"^address_record\.release\[1\]: 'nope' is not an IP"),
+])
+def test_bad_address_record_names_the_option(spec, match):
+    with pytest.raises(LVSError, match=match):
+        hp.validate_address_record(spec)
