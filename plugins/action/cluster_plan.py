@@ -20,7 +20,7 @@ HOST_VARS = ('lvs_address', 'lvs_vip_interface', 'lvs_interface', 'lvs_vrrp_prio
 CLUSTER_VARS = ('lvs_services', 'lvs_keepalived', 'lvs_ipvs_timeouts')
 # What shapes the host's own runtime state (plan_cluster's SETTINGS): the director role's
 # settings are role defaults over their deprecated lvs_ names, so they are templated here.
-SETTING_VARS = ('lvs_conf_dir', 'lvs_ipvs_timeouts', 'director_sysctls') + tuple(
+SETTING_VARS = ('lvs_conf_dir', 'lvs_ipvs_timeouts', 'director_sysctls', 'realserver_sysctl_file') + tuple(
     s[0] for s in DIRECTOR_SETTINGS + (DIRECTOR_HA_SETTING,))
 
 
@@ -67,7 +67,7 @@ class ActionModule(ActionBase):
         settings = {}
         for var in SETTING_VARS:
             value = task_vars.get(var)
-            if value is None and var.startswith('director_'):
+            if value is None and var.startswith(('director_', 'realserver_')):
                 value = task_vars.get('lvs_' + var)   # the deprecated name, until 0.2.0
             if value is not None:
                 settings[var] = self._templar.template(value)

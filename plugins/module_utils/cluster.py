@@ -54,7 +54,7 @@ CLUSTER_PROTOCOLS = ('tcp', 'udp', 'fwmark')
 PACKAGE_IPVSADM = 'ipvsadm'             # a static director's boot path: ipvsadm-restore
 PACKAGE_NFTABLES = 'nftables'           # a director that marks fwmark traffic: nft
 PACKAGE_KEEPALIVED = 'keepalived'       # a director in keepalived mode
-PACKAGE_PYROUTE2 = 'python3-pyroute2'   # a host that runs lvs_vip or ipip_tunnel
+PACKAGE_PYROUTE2 = 'python3-pyroute2'   # a host with VIPs of its own (lvs_host addresses)
 
 # Policy-routing table and rule priority a NAT real server's replies use (see realserver role).
 NAT_TABLE = 240
@@ -74,6 +74,15 @@ DIRECTOR_HA_SETTING = ('director_sloppy_tcp', 'net.ipv4.vs.sloppy_tcp', 1)
 # table is loaded from (conf_dir/NFT_RULESET).
 BOOT_SERVICE = 'lvs-cluster'
 NFT_RULESET = 'fwmark.nft'
+# Where lvs_host records the VIPs it put up on a host, so that a VIP taken out of
+# lvs_services is removed by the next run and no address it did not put up ever is.
+ADDRESS_RECORD = '/var/lib/lvs-cluster/addresses.json'
+# A DR or TUN real server's ARP suppression and tunl0's rp_filter persist here.
+DEFAULT_REALSERVER_SYSCTL_FILE = '/etc/sysctl.d/90-lvs-realserver.conf'
+# DR and TUN real servers never answer ARP for a VIP (seed 003): arp_ignore 1 answers only
+# for addresses of the receiving interface, arp_announce 2 never sources ARP from the VIP;
+# the kernel uses the larger of all's value and the interface's, so all gets them too.
+REALSERVER_ARP = (('arp_ignore', '1'), ('arp_announce', '2'))
 
 _IFNAME = re.compile(r'^[A-Za-z0-9_.-]{1,15}$')
 
@@ -390,6 +399,12 @@ def _host_settings(settings, errors):
         errors.add('director_sysctls', 'must be a mapping of sysctl key to value, e.g. '
                    '{net.core.somaxconn: 4096}')
         extra = {}
+    path = settings.get('realserver_sysctl_file') or DEFAULT_REALSERVER_SYSCTL_FILE
+    if not isinstance(path, str) or not path.startswith('/') or not path.endswith('.conf'):
+        errors.add('realserver_sysctl_file', '%r is not an absolute path ending in .conf (sysctl.d reads '
+                   'only *.conf); the default is %s' % (path, DEFAULT_REALSERVER_SYSCTL_FILE))
+        path = DEFAULT_REALSERVER_SYSCTL_FILE
+    out['realserver_sysctl_file'] = path
     out['director_sysctls'] = {}
     for key in sorted(extra, key=str):
         try:
@@ -420,14 +435,15 @@ def _host_settings(settings, errors):
 def _runtime_plan(plan, settings):
     """PLAN['host']: the runtime state lvs_host converges on the host, for all its roles at
     once (the roles feed it to lvs.cluster.lvs_host as it is), and each role's sysctl.d
-    values (PLAN['director'|'router']['sysctls'], what its file holds, in file order)."""
+    values (PLAN['director'|'router'|'realserver']['sysctls'], what its file holds, in
+    file order; the real server's file is PLAN['realserver']['sysctl_file'])."""
     director = plan.get('director')
     realserver = plan.get('realserver')
     router = plan.get('router')
     sysctls = {}
     modules = []
     host = {'nft_table': None, 'nat_routing': None, 'routes': [], 'ipvs_timeouts': None,
-            'services': [], 'stop_sync_daemons': False}
+            'ipvs_table': None, 'services': [], 'stop_sync_daemons': False}
     if router is not None:
         router['sysctls'] = {'net.ipv4.ip_forward': '1'}
         if router['ipv6']:
@@ -459,19 +475,49 @@ def _runtime_plan(plan, settings):
             host['services'].append({'name': 'keepalived', 'started': True})
             # keepalived 2.2.7 keeps the kernel's sync daemons when a reload turns sync off.
             host['stop_sync_daemons'] = not keepalived['sync_daemon']
-    # The director's file first, then the router's (the boot script applies them in that
-    # order, 90-lvs-director.conf before 90-lvs-router.conf): the later value wins.
-    for role in (director, router):
-        if role is not None:
-            sysctls.update(role['sysctls'])
+    addresses = []
+    if director is not None and director.get('keepalived') is None:
+        # Static: the VIPs and the table are ours (keepalived's otherwise).
+        addresses.extend(dict(v, up=False) for v in director['vips'])
+        host['ipvs_table'] = {'rules': director['rules'], 'purge': True}
     if realserver is not None:
+        values = {}
+        if realserver['dr_vips'] or realserver['tun_vips']:
+            for name in ['all'] + realserver['arp_interfaces']:
+                for leaf, value in REALSERVER_ARP:
+                    values['net.ipv4.conf.%s.%s' % (name, leaf)] = value
+        if realserver['tun_vips']:
+            # Decapsulated packets arrive on tunl0 with the client's source: strict or
+            # loose reverse-path filtering drops them (the larger of all and tunl0 counts).
+            values['net.ipv4.conf.all.rp_filter'] = '0'
+            values['net.ipv4.conf.tunl0.rp_filter'] = '0'
+        realserver['sysctls'] = values
+        realserver['sysctl_file'] = settings['realserver_sysctl_file']
+        taken = set(a['address'] for a in addresses)
+        for vip in realserver['dr_vips']:
+            if vip not in taken:
+                addresses.append({'address': vip, 'prefix': 128 if ':' in vip else 32, 'interface': 'lo',
+                                  'up': False})
+        for vip in realserver['tun_vips']:
+            if vip not in taken:
+                addresses.append({'address': vip, 'prefix': 32, 'interface': 'tunl0', 'up': True})
         if realserver['tun_vips'] and 'ipip' not in modules:
             modules.append('ipip')
         # Every real server: rules at the collection's priority that no reply needs go.
         host['nat_routing'] = {'table': realserver['nat_table'], 'priority': realserver['nat_priority'],
                                'replies': [dict(r) for r in realserver['nat_replies']]}
+    # In the order of the files (90-lvs-director.conf, 90-lvs-realserver.conf by default,
+    # 90-lvs-router.conf), as systemd-sysctl and the boot script read them: the later wins.
+    for role in (director, realserver, router):
+        if role is not None:
+            sysctls.update(role['sysctls'])
     host['kernel_modules'] = modules
     host['sysctls'] = sysctls
+    host['addresses'] = addresses
+    # Every host of the cluster: one that had a VIP and has none now loses it. A keepalived
+    # director's VIPs are keepalived's, never removed by lvs_host (released from the record).
+    host['address_record'] = {'path': ADDRESS_RECORD,
+                              'release': list((director or {}).get('keepalived_vips', []))}
     if plan['roles']:
         host['services'].append({'name': BOOT_SERVICE, 'started': False})
     plan['host'] = host
@@ -626,9 +672,10 @@ def _build_plans(planned, hosts, directors, ha, prios, virtual_servers):
         if ha:
             conf = ka.director_conf(ha, d, directors, prios, vips,
                                     [virtual_servers[p[0]] for p in planned])
-            # keepalived owns the VIPs and the table: nothing for lvs_vip. The rules stay
+            # keepalived owns the VIPs and the table: nothing for lvs_host. The rules stay
             # the declared table (the roles apply them only without keepalived).
-            plans[d.name]['director'].update(keepalived=conf, vips=[])
+            plans[d.name]['director'].update(keepalived=conf, vips=[],
+                                             keepalived_vips=[v['address'] for v in vips])
     for index, wanted, vip, match, resolved in planned:
         for res in resolved:
             host = res['host']
@@ -668,14 +715,14 @@ def _build_plans(planned, hosts, directors, ha, prios, virtual_servers):
 def host_packages(plan):
     """The distribution packages the roles of a host's PLAN use, sorted; nothing else.
 
-    A static director runs lvs_vip (pyroute2) for its VIPs and restores its table at boot
-    with ipvsadm-restore; a keepalived director leaves VIPs and table to keepalived (no
-    pyroute2), and uses ipvsadm to stop the kernel's connection sync daemons when sync is
+    A static director's lvs_host run puts its VIPs up (pyroute2), and its table is restored
+    at boot with ipvsadm-restore; a keepalived director leaves VIPs and table to keepalived
+    (no pyroute2), and uses ipvsadm to stop the kernel's connection sync daemons when sync is
     turned off (keepalived's reload leaves them running; Debian's keepalived recommends
     ipvsadm too). nft marks fwmark traffic (a NAT director's
     forwarding and a NAT real server's reply routes are sysctls and ip rules: iproute2).
-    DR and TUN real servers put the VIP up with lvs_vip or ipip_tunnel (pyroute2); a
-    NAT-only real server and a router use neither."""
+    DR and TUN real servers' lvs_host run puts the VIP up on lo or tunl0 (pyroute2); a
+    NAT-only real server and a router have no VIP."""
     packages = set()
     director = plan.get('director')
     if director is not None:

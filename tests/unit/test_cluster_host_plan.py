@@ -17,6 +17,11 @@ DIRECTOR_DEFAULTS = {'net.ipv4.vs.expire_nodest_conn': '1',
                      'net.ipv4.vs.expire_quiescent_template': '1',
                      'net.ipv4.vs.conntrack': '0'}
 LVS_CLUSTER = {'name': 'lvs-cluster', 'started': False}
+# Every host records the VIPs lvs_host puts up (one taken out of lvs_services goes).
+RECORD = {'path': '/var/lib/lvs-cluster/addresses.json', 'release': []}
+# A DR (or TUN) real server never answers ARP for the VIP: on all and lo (and tunl0).
+ARP_LO = {'net.ipv4.conf.all.arp_ignore': '1', 'net.ipv4.conf.all.arp_announce': '2',
+          'net.ipv4.conf.lo.arp_ignore': '1', 'net.ipv4.conf.lo.arp_announce': '2'}
 
 
 def nat_routing(replies):
@@ -32,6 +37,10 @@ def test_nat():
         'nat_routing': None,
         'routes': [],
         'ipvs_timeouts': None,
+        # Static mode: the VIP and the table are lvs_host's.
+        'addresses': [{'address': '203.0.113.100', 'prefix': 32, 'interface': 'eth0', 'up': False}],
+        'ipvs_table': {'rules': plans['director']['director']['rules'], 'purge': True},
+        'address_record': RECORD,
         'services': [LVS_CLUSTER],
         'stop_sync_daemons': False,
     }
@@ -49,6 +58,10 @@ def test_nat():
                 for port in (80, 8080, 8443)]),
             'routes': [],
             'ipvs_timeouts': None,
+            # NAT: no VIP on the real server, no ARP to suppress.
+            'addresses': [],
+            'ipvs_table': None,
+            'address_record': RECORD,
             'services': [LVS_CLUSTER],
             'stop_sync_daemons': False,
         }
@@ -66,16 +79,24 @@ def test_dr(inventory):
         'nat_routing': None,
         'routes': [],
         'ipvs_timeouts': None,
+        'addresses': [{'address': '192.0.2.100', 'prefix': 32, 'interface': 'eth0', 'up': False}],
+        'ipvs_table': {'rules': plans['director']['director']['rules'], 'purge': True},
+        'address_record': RECORD,
         'services': [LVS_CLUSTER],
         'stop_sync_daemons': False,
     }
     for host in ('rs1', 'rs2'):
         # No NAT reply: the rules at 31000 and table 240's default route go, if any.
         assert plans[host]['host'] == {
-            'kernel_modules': [], 'sysctls': {}, 'nft_table': None,
+            'kernel_modules': [], 'sysctls': ARP_LO, 'nft_table': None,
             'nat_routing': nat_routing([]), 'routes': [], 'ipvs_timeouts': None,
+            'addresses': [{'address': '192.0.2.100', 'prefix': 32, 'interface': 'lo', 'up': False}],
+            'ipvs_table': None,
+            'address_record': RECORD,
             'services': [LVS_CLUSTER], 'stop_sync_daemons': False,
         }
+        assert plans[host]['realserver']['sysctls'] == ARP_LO
+        assert plans[host]['realserver']['sysctl_file'] == '/etc/sysctl.d/90-lvs-realserver.conf'
 
 
 def test_dr_routed_router():
@@ -86,7 +107,8 @@ def test_dr_routed_router():
         'nft_table': None, 'nat_routing': None,
         # The VIP is on the router's own segment: no route.
         'routes': [],
-        'ipvs_timeouts': None, 'services': [LVS_CLUSTER], 'stop_sync_daemons': False,
+        'ipvs_timeouts': None, 'addresses': [], 'ipvs_table': None, 'address_record': RECORD,
+        'services': [LVS_CLUSTER], 'stop_sync_daemons': False,
     }
 
 
@@ -105,7 +127,13 @@ def test_tun():
     for host in ('rs1', 'rs2'):
         assert plans[host]['host']['kernel_modules'] == ['ipip']
         assert plans[host]['host']['nat_routing'] == nat_routing([])
-        assert plans[host]['host']['sysctls'] == {}
+        # ARP suppressed on tunl0 too; rp_filter off for decapsulated packets (all and tunl0).
+        assert plans[host]['host']['sysctls'] == dict(
+            ARP_LO, **{'net.ipv4.conf.tunl0.arp_ignore': '1', 'net.ipv4.conf.tunl0.arp_announce': '2',
+                       'net.ipv4.conf.all.rp_filter': '0', 'net.ipv4.conf.tunl0.rp_filter': '0'})
+        # tunl0 comes down from the kernel: up first.
+        assert plans[host]['host']['addresses'] == [
+            {'address': '192.0.2.100', 'prefix': 32, 'interface': 'tunl0', 'up': True}]
     assert plans['router']['host']['sysctls'] == {
         'net.ipv4.ip_forward': '1', 'net.ipv4.conf.all.rp_filter': '2',
         'net.ipv4.conf.default.rp_filter': '2'}
@@ -130,6 +158,11 @@ def test_ha_directors_start_keepalived_and_keep_sync():
             'nat_routing': None,
             'routes': [],
             'ipvs_timeouts': None,
+            # keepalived's: the VIPs and the table.
+            'addresses': [],
+            'ipvs_table': None,
+            # keepalived's VIPs: never removed by lvs_host (a static run may have recorded them).
+            'address_record': dict(RECORD, release=['192.0.2.100', '192.0.2.101']),
             'services': [{'name': 'keepalived', 'started': True}, LVS_CLUSTER],
             # Two directors: connection sync on, its daemons are keepalived's.
             'stop_sync_daemons': False,
@@ -166,6 +199,11 @@ def test_settings_shape_the_director():
     assert plans['rs1']['conf_dir'] == '/srv/lvs'
 
 
+def test_realserver_sysctl_file_setting():
+    plans = plan_cluster(*load_inventory('dr'), settings={'realserver_sysctl_file': '/etc/sysctl.d/50-arp.conf'})
+    assert plans['rs1']['realserver']['sysctl_file'] == '/etc/sysctl.d/50-arp.conf'
+
+
 @pytest.mark.parametrize('settings, error', [
     ({'lvs_ipvs_timeouts': {'tcp': 0}}, 'lvs_ipvs_timeouts.tcp: 0 is out of range (1..2147483)'),
     ({'lvs_ipvs_timeouts': {'tcp': 'long'}}, "lvs_ipvs_timeouts.tcp: 'long' is not a number"),
@@ -177,6 +215,8 @@ def test_settings_shape_the_director():
     ({'director_sysctls': {'net.core.so maxconn': 1}}, "director_sysctls['net.core.so maxconn']: not a sysctl key"),
     ({'director_sysctls': {'net.core.somaxconn': True}}, "director_sysctls['net.core.somaxconn']: True is not"),
     ({'lvs_conf_dir': 'etc/lvs'}, "lvs_conf_dir: 'etc/lvs' is not an absolute path"),
+    ({'realserver_sysctl_file': '/etc/sysctl.d/lvs'},
+     "realserver_sysctl_file: '/etc/sysctl.d/lvs' is not an absolute path ending in .conf"),
 ])
 def test_bad_settings_name_the_field(settings, error):
     with pytest.raises(ClusterError) as caught:

@@ -55,6 +55,26 @@ def test_director_boot_restores_vip_and_table_and_loads_the_schedulers():
     assert 'ipvsadm-restore < "$conf/ipvs.rules"' in script
 
 
+def sysctl_lines(text):
+    """key = value lines of a sysctl.d file, as {key: value} (comments and blanks dropped)."""
+    return dict((k.strip(), v.strip()) for k, v in (line.split('=', 1) for line in text.splitlines()
+                                                    if line.strip() and not line.startswith('#')))
+
+
+@pytest.mark.parametrize('inventory, extra', [
+    ('dr', {}),
+    ('tun', {'net.ipv4.conf.tunl0.arp_ignore': '1', 'net.ipv4.conf.tunl0.arp_announce': '2',
+             'net.ipv4.conf.all.rp_filter': '0', 'net.ipv4.conf.tunl0.rp_filter': '0'}),
+])
+def test_real_server_sysctl_file_holds_the_planned_arp_and_rp_filter_keys(inventory, extra):
+    plan = plan_of(inventory)['rs1']
+    values = sysctl_lines(render('realserver-sysctl.conf.j2', plan))
+    assert values == dict({'net.ipv4.conf.all.arp_ignore': '1', 'net.ipv4.conf.all.arp_announce': '2',
+                           'net.ipv4.conf.lo.arp_ignore': '1', 'net.ipv4.conf.lo.arp_announce': '2'}, **extra)
+    # The file is the plan's values, the ones lvs_host sets live: one source.
+    assert values == plan['realserver']['sysctls']
+
+
 def test_nat_real_server_rules_name_each_reply_port_and_the_director():
     script = render('lvs-cluster.sh.j2', plan_of('nat')['rs1'])
     for port in (80, 8080, 8443):

@@ -39,3 +39,22 @@ def test_after_a_reboot_of_the_director_and_a_real_server_traffic_flows_without_
     assert ' %s/32 ' % VIP in c.addresses('rs1', 'tunl0')
     assert c.sysctl('rs1', 'net.ipv4.conf.tunl0.rp_filter') == '0'
     c.assert_split_2_to_1(VIP)
+
+
+def test_a_vip_taken_out_of_lvs_services_leaves_every_host_and_no_other_address_does():
+    # The service moves to another VIP: the old one leaves the director's eth0 and the real
+    # servers' tunl0 (lvs_host's address record); an address the collection never put up stays.
+    moved = '192.0.2.101'
+    c.sh('rs1', 'ip addr add 198.51.100.77/32 dev lo')
+    services = [{'name': 'web', 'protocol': 'tcp', 'address': moved, 'port': 80, 'scheduler': 'wrr',
+                 'forwarding': 'tun', 'realservers': [{'host': 'rs1', 'weight': 2}, {'host': 'rs2', 'weight': 1}]}]
+    rc, out = c.site(extra_vars={'lvs_services': services})
+    assert rc == 0, out[-3000:]
+    director = c.addresses('director', 'eth0')
+    assert ' %s/32 ' % moved in director and ' %s/32 ' % VIP not in director, director
+    for rs in ('rs1', 'rs2'):
+        tunl0 = c.addresses(rs, 'tunl0')
+        assert ' %s/32 ' % moved in tunl0 and ' %s/32 ' % VIP not in tunl0, (rs, tunl0)
+    assert ' 198.51.100.77/32 ' in c.addresses('rs1', 'lo')
+    assert c.table() == TABLE.replace(VIP, moved)
+    c.assert_split_2_to_1(moved)
