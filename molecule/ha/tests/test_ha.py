@@ -188,6 +188,8 @@ def test_the_old_master_boots_takes_its_vips_back_and_there_is_no_split_brain():
         round(max(both) - min(both), 2) if both else 0
     assert all(holders(vip) == ['lb1'] for vip in VIPS)
     c.assert_split_2_to_1(NAT_VIP)
+    # lvs_ipvs_timeouts again after the boot (keepalived sets none; the lvs-cluster service does).
+    assert 'Timeout (tcp tcpfin udp): 900 30 60' in c.sh('lb1', 'ipvsadm -L --timeout')
 
 
 def test_the_maintenance_track_script_hands_the_vips_over_and_notify_marks_the_master():

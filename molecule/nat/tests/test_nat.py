@@ -4,6 +4,8 @@ table, what each host was given, and a reboot of the director and a real server.
 import cluster_checks as c
 
 VIP = '203.0.113.100'
+# lvs_ipvs_timeouts of the inventory, as ipvsadm prints them.
+TIMEOUTS = 'Timeout (tcp tcpfin udp): 900 30 60'
 TABLE = ('-A -t 203.0.113.100:80 -s wrr\n'
          '-a -t 203.0.113.100:80 -r 198.51.100.11:80 -m -w 2\n'
          '-a -t 203.0.113.100:80 -r 198.51.100.12:80 -m -w 1\n'
@@ -45,10 +47,16 @@ def test_real_servers_route_service_replies_through_the_director_only():
         assert c.sh(rs, 'ip route show default').startswith('default via 198.51.100.1 ')
 
 
+def test_director_has_the_inventorys_ipvs_timeouts():
+    assert TIMEOUTS in c.sh('director', 'ipvsadm -L --timeout')
+
+
 def test_after_a_reboot_of_the_director_and_a_real_server_traffic_flows_without_ansible():
     c.reboot('director')
     c.reboot('rs1')
     assert c.table() == TABLE
+    # The boot service sets them again (the kernel starts with 900 120 300).
+    assert TIMEOUTS in c.sh('director', 'ipvsadm -L --timeout')
     assert 'lookup 240' in c.sh('rs1', 'ip rule show priority 31000')
     c.assert_split_2_to_1(VIP)
     c.serve('rs1', 8080, 8443)
