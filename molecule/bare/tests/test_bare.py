@@ -53,6 +53,21 @@ def test_keepalived_made_the_table():
         assert line in table.splitlines(), table
 
 
+def test_with_lvs_conf_dir_elsewhere_a_reboot_brings_the_cluster_back_without_ansible():
+    # lvs_conf_dir is /opt/lvs-cluster (the inventory): the boot service runs the script
+    # from there and restores the fwmark marks (director) and the VIP on lo (rs1).
+    for name in ('director', 'rs1'):
+        assert c.host(name).file('/opt/lvs-cluster/lvs-cluster.sh').is_file, name
+        assert not c.host(name).file('/etc/lvs-cluster').exists, name
+    c.reboot('director')
+    c.reboot('rs1')
+    assert ' %s/32 ' % VIP in c.addresses('rs1', 'lo')
+    assert 'meta mark set' in c.sh('director', 'nft list table inet lvs_cluster')
+    c.wait_for(lambda: ' %s/32 ' % VIP in c.addresses('director', 'eth0'), 30, 'keepalived to take the VIP')
+    c.wait_for(lambda: split(8080) == {'rs1': 4, 'rs2': 4}, 30, 'both real servers on 8080 again')
+    assert split(80) == {'rs1': 4, 'rs2': 4}
+
+
 def test_with_lvs_install_packages_false_a_missing_package_stops_every_host_unchanged():
     # Last: it takes rs2's pyroute2 away. Without lvs_install_packages the check names
     # the package, the host and the command, and no host is touched.
