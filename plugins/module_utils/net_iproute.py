@@ -50,7 +50,10 @@ def link_state(ipr, index):
 
 
 def set_link_up(ipr, index, up):
-    ipr.link("set", index=index, state="up" if up else "down")
+    try:
+        ipr.link("set", index=index, state="up" if up else "down")
+    except _netlink_error() as exc:
+        raise LVSError("cannot bring interface %d %s: %s" % (index, "up" if up else "down", exc))
 
 
 def list_addresses(ipr, index, version):

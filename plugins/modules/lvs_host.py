@@ -34,18 +34,19 @@ attributes:
       - An O(nft_table.ruleset) file that does not exist yet (its writer ran in check mode too) is reported as a
         load, with no listing after.
       - With C(ip_vs) not loaded yet, the IPVS table is read as empty (every service would be added); with C(ipip)
-        not loaded yet, C(tunl0) as down and without addresses.
+        not loaded yet, C(tunl0) as down and without addresses. The O(address_record) file is read, not written.
   diff_mode:
     support: full
     details:
       - One before/after per area that would change (modules, sysctls, the nft table listing, rules, routes,
-        timeouts, links and addresses, the IPVS table as C(ipvsadm-save -n) prints it, services, sync daemons).
+        timeouts, links and addresses, the IPVS table as C(ipvsadm-save -n) prints it, services, sync daemons). The
+        O(address_record) file is reported in RV(changes) only.
   platform:
     support: full
     platforms: linux
     details: Works in the network namespace it runs in (kernel modules are the kernel's, for every namespace).
 requirements:
-  - pyroute2 (C(python3-pyroute2)) for O(addresses)
+  - pyroute2 (C(python3-pyroute2)) for O(addresses), and for an O(address_record) that names addresses
   - C(modprobe) for O(kernel_modules), C(nft) and C(unshare) for O(nft_table), C(ip) (iproute2) for
     O(nat_routing) and O(routes); for O(services) systemd (C(systemctl)) or sysv init (C(update-rc.d) or
     C(chkconfig), and C(service)); C(ipvsadm) for O(stop_sync_daemons)
@@ -163,8 +164,8 @@ options:
   addresses:
     description:
       - Addresses (VIPs) to have on their interfaces, as M(lvs.cluster.lvs_vip) and M(lvs.cluster.ipip_tunnel) put
-        them up; an entry of the same address with another prefix on that interface is replaced. Addresses not
-        listed are left alone.
+        them up; an entry of the same address with another prefix on that interface is replaced (the wanted one is
+        added first). Other addresses are left alone, except those O(address_record) retires.
     type: list
     elements: dict
     default: []
@@ -216,8 +217,8 @@ options:
         required: true
       release:
         description:
-          - Addresses that are another owner's now (a director's VIPs once keepalived holds them) - dropped from
-            the record, never removed.
+          - Addresses that are another owner's now (a director's VIPs once keepalived holds them) - never removed,
+            and dropped from the record unless O(addresses) lists them.
         type: list
         elements: str
         default: []
@@ -811,7 +812,8 @@ def run(module, changes, resources):
 
     # The VIPs: those an earlier run put up and the plan no longer has go first (only
     # those: the record says which), then the links up, then each address (another
-    # prefix of it removed first). The record names every address before it is added.
+    # prefix of it removed once the wanted one is there). The record names every address
+    # before it is added.
     links_up, addr_removes, addr_adds = hp.address_actions(addresses, live_links)
     retired = hp.owned_address_actions(recorded, addresses, record["release"], live_links) if record else []
     record_after = hp.render_address_record(addresses) if record else None
@@ -821,7 +823,7 @@ def run(module, changes, resources):
             hp.address_text(e["address"], e["prefix"], e["interface"]) for e in addresses) or "none"))
         if not check:
             # Until the retired ones are gone, the record keeps them too.
-            write_record(module, record["path"], hp.render_address_record(
+            write_record(record["path"], hp.render_address_record(
                 addresses + [dict(e, interface=n) for n, e in retired]))
     for name, entry in retired:
         text = hp.address_text(entry["address"], entry["prefix"], name)
@@ -829,21 +831,22 @@ def run(module, changes, resources):
         if not check:
             del_address(resources.ipr, live_links[name]["index"], entry["address"], entry["prefix"])
     if retired and not check:
-        write_record(module, record["path"], record_after)
+        write_record(record["path"], record_after)
     for name in links_up:
         changes.append("link %s up" % name)
         if not check:
             set_link_up(resources.ipr, live_links[name]["index"], True)
-    for name, entry in addr_removes:
-        text = hp.address_text(entry["address"], entry["prefix"], name)
-        changes.append("address %s removed (another prefix is wanted)" % text)
-        if not check:
-            del_address(resources.ipr, live_links[name]["index"], entry["address"], entry["prefix"])
+    # The wanted prefix first, then the other one: the address is never missing between.
     for entry in addr_adds:
         changes.append("address %s added" % hp.address_text(entry["address"], entry["prefix"], entry["interface"]))
         if not check:
             add_address(resources.ipr, live_links[entry["interface"]]["index"], entry["address"], entry["prefix"],
                         ifname=entry["interface"])
+    for name, entry in addr_removes:
+        text = hp.address_text(entry["address"], entry["prefix"], name)
+        changes.append("address %s removed (another prefix is wanted)" % text)
+        if not check:
+            del_address(resources.ipr, live_links[name]["index"], entry["address"], entry["prefix"])
     if links_up or addr_removes or addr_adds or retired:
         diffs.append({"before_header": "links and addresses", "after_header": "links and addresses",
                       "before": "".join("%s: down\n" % n for n in links_up)
@@ -959,7 +962,7 @@ def read_text(path, field):
         raise LVSError("%s: cannot read %s: %s" % (field, path, exc))
 
 
-def write_record(module, path, text):
+def write_record(path, text):
     """Replace the address record atomically (its directory made when missing)."""
     directory = os.path.dirname(path)
     try:
@@ -968,8 +971,10 @@ def write_record(module, path, text):
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".lvs-record-")
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())   # the record must survive a crash right after
         os.chmod(tmp, 0o644)
-        module.atomic_move(tmp, path)
+        os.rename(tmp, path)        # same directory: atomic
     except (IOError, OSError) as exc:
         raise LVSError("address_record: cannot write %s: %s" % (path, exc))
 
@@ -1037,12 +1042,13 @@ def main():
     changes = []
     resources = Resources()
     try:
-        result = run(module, changes, resources)
+        try:
+            result = run(module, changes, resources)
+        finally:
+            resources.close()
     except LVSError as exc:
-        resources.close()
         # What was changed before the failure (nothing when validation or a read failed).
         module.fail_json(msg=str(exc), changes=changes, changed=bool(changes) and not module.check_mode)
-    resources.close()
     module.exit_json(**result)
 
 
