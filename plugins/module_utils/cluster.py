@@ -400,9 +400,13 @@ def _host_settings(settings, errors):
                    '{net.core.somaxconn: 4096}')
         extra = {}
     path = settings.get('realserver_sysctl_file') or DEFAULT_REALSERVER_SYSCTL_FILE
-    if not isinstance(path, str) or not path.startswith('/') or not path.endswith('.conf'):
-        errors.add('realserver_sysctl_file', '%r is not an absolute path ending in .conf (sysctl.d reads '
-                   'only *.conf); the default is %s' % (path, DEFAULT_REALSERVER_SYSCTL_FILE))
+    # The role writes the file whole: a directory sysctl.d reads, and a file of its own
+    # (never /etc/sysctl.conf, another role's file, or one of the user's own by accident).
+    if not isinstance(path, str) or not re.match(r'^/([^/]+/)*sysctl\.d/[^/]+\.conf$', path) \
+            or path.rsplit('/', 1)[1] in ('90-lvs-director.conf', '90-lvs-router.conf'):
+        errors.add('realserver_sysctl_file', '%r is not a file of its own in a sysctl.d directory (the role '
+                   'writes it whole; sysctl.d reads only *.conf); the default is %s'
+                   % (path, DEFAULT_REALSERVER_SYSCTL_FILE))
         path = DEFAULT_REALSERVER_SYSCTL_FILE
     out['realserver_sysctl_file'] = path
     out['director_sysctls'] = {}

@@ -216,7 +216,11 @@ def test_realserver_sysctl_file_setting():
     ({'director_sysctls': {'net.core.somaxconn': True}}, "director_sysctls['net.core.somaxconn']: True is not"),
     ({'lvs_conf_dir': 'etc/lvs'}, "lvs_conf_dir: 'etc/lvs' is not an absolute path"),
     ({'realserver_sysctl_file': '/etc/sysctl.d/lvs'},
-     "realserver_sysctl_file: '/etc/sysctl.d/lvs' is not an absolute path ending in .conf"),
+     "realserver_sysctl_file: '/etc/sysctl.d/lvs' is not a file of its own in a sysctl.d directory"),
+    ({'realserver_sysctl_file': '/etc/sysctl.conf'},
+     "realserver_sysctl_file: '/etc/sysctl.conf' is not a file of its own in a sysctl.d directory"),
+    ({'realserver_sysctl_file': '/etc/sysctl.d/90-lvs-director.conf'},
+     "realserver_sysctl_file: '/etc/sysctl.d/90-lvs-director.conf' is not a file of its own"),
 ])
 def test_bad_settings_name_the_field(settings, error):
     with pytest.raises(ClusterError) as caught:

@@ -71,8 +71,15 @@ def test_real_server_sysctl_file_holds_the_planned_arp_and_rp_filter_keys(invent
     values = sysctl_lines(render('realserver-sysctl.conf.j2', plan))
     assert values == dict({'net.ipv4.conf.all.arp_ignore': '1', 'net.ipv4.conf.all.arp_announce': '2',
                            'net.ipv4.conf.lo.arp_ignore': '1', 'net.ipv4.conf.lo.arp_announce': '2'}, **extra)
-    # The file is the plan's values, the ones lvs_host sets live: one source.
+    # The file is the plan's values, the ones lvs_host sets live: one source, every key.
     assert values == plan['realserver']['sysctls']
+    plan['realserver']['sysctls'] = dict(plan['realserver']['sysctls'], **{'net.ipv4.conf.all.forwarding': '0'})
+    assert sysctl_lines(render('realserver-sysctl.conf.j2', plan)) == plan['realserver']['sysctls']
+
+
+def test_nat_real_server_sysctl_file_has_no_key():
+    # Written all the same: it replaces what an earlier plan (a TUN one) left there.
+    assert sysctl_lines(render('realserver-sysctl.conf.j2', plan_of('nat')['rs1'])) == {}
 
 
 def test_nat_real_server_rules_name_each_reply_port_and_the_director():
