@@ -456,7 +456,6 @@ ipvs_table:
   sample: {"operations": ["add service tcp 192.0.2.100:80", "add dest tcp 192.0.2.100:80 realserver 198.51.100.11:80"]}
 '''
 
-import errno
 import glob
 import json
 import os
@@ -473,7 +472,7 @@ from ansible_collections.lvs.cluster.plugins.module_utils.net_iproute import (
     add_address, del_address, link_state, list_addresses, open_iproute, set_link_up,
 )
 from ansible_collections.lvs.cluster.plugins.module_utils.net_sysctl import (
-    check_ipv6_usable, key_path, key_text, normalize_value, write_sysctl,
+    check_ipv6_usable, key_path, key_text, normalize_value, read_text_file, write_sysctl,
 )
 
 SYS_MODULE = "/sys/module"
@@ -952,14 +951,11 @@ def read_links(ipr, addresses, recorded, deferred):
 
 
 def read_text(path, field):
-    """PATH's text, None when it does not exist."""
+    """PATH's text, None when it does not exist; an error names FIELD."""
     try:
-        with open(path) as fh:
-            return fh.read()
-    except (IOError, OSError) as exc:
-        if exc.errno == errno.ENOENT:
-            return None
-        raise LVSError("%s: cannot read %s: %s" % (field, path, exc))
+        return read_text_file(path)
+    except LVSError as exc:
+        raise LVSError("%s: %s" % (field, exc))
 
 
 def write_record(path, text):
