@@ -446,6 +446,22 @@ def validate_address_record(spec, field="address_record"):
     return {"path": path, "release": release}
 
 
+def validate_boot(spec, field="boot"):
+    """{program, state} (absolute file paths, not the same) -> the same, or None."""
+    if spec is None:
+        return None
+    out = {}
+    for key, example in (("program", "/usr/local/lib/lvs-cluster/lvs-cluster-boot"),
+                         ("state", "/etc/lvs-cluster/host.json")):
+        path = spec.get(key)
+        if not isinstance(path, str) or not path.startswith("/") or path.endswith("/"):
+            raise LVSError("%s.%s: %r is not an absolute file path, e.g. %s" % (field, key, path, example))
+        out[key] = path
+    if out["program"] == out["state"]:
+        raise LVSError("%s: program and state are the same file (%s); give each its own" % (field, out["state"]))
+    return out
+
+
 def parse_address_record(text, path):
     """The record file's JSON -> [{address, prefix, interface}] ([] for no file: TEXT None)."""
     import json

@@ -7,7 +7,7 @@ import pytest
 
 from ansible_collections.lvs.cluster.plugins.module_utils import host_plan as hp
 from ansible_collections.lvs.cluster.plugins.module_utils.base import LVSError
-from ansible_collections.lvs.cluster.plugins.modules import lvs_host
+from ansible_collections.lvs.cluster.plugins.module_utils import host_converge as lvs_host
 
 
 class FakeHost(object):
