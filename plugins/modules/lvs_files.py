@@ -45,6 +45,13 @@ options:
           - A command that checks the new content before it is used, with V(%s) standing for the temporary file,
             such as V(nft -c -f %s). A non-zero exit fails the task and changes nothing.
         type: str
+  absent:
+    description:
+      - Absolute paths of files to remove when they exist (files an earlier release of the roles wrote and nothing
+        reads any more), after every file of O(files) is in place. Not a directory, and not a path of O(files).
+    type: list
+    elements: path
+    default: []
 attributes:
   check_mode:
     support: full
@@ -72,7 +79,7 @@ EXAMPLES = r'''
 
 RETURN = r'''
 changed_files:
-  description: The paths written (or that would be written in check mode).
+  description: The paths written or removed (or that would be in check mode).
   returned: always
   type: list
   elements: str
@@ -112,7 +119,7 @@ def main():
             content=dict(type='str', required=True),
             mode=dict(type='str', default='0644'),
             validate=dict(type='str'),
-        ))),
+        )), absent=dict(type='list', elements='path', default=[])),
         supports_check_mode=True,
     )
     wanted = []
@@ -136,11 +143,26 @@ def main():
         if old != content or old_mode != mode:
             wanted.append((path, content, mode, spec['validate'], old))
 
+    remove = []
+    for index, path in enumerate(module.params['absent']):
+        field = 'absent[%d]' % index
+        if not os.path.isabs(path):
+            module.fail_json(msg='%s: %r is not absolute' % (field, path))
+        if path in seen:
+            module.fail_json(msg='%s: %s is also listed in files (or twice here)' % (field, path))
+        seen.add(path)
+        if os.path.isdir(path):
+            module.fail_json(msg='%s: %s is a directory; only files are removed' % (field, path))
+        if os.path.lexists(path):
+            remove.append(path)
+
     diffs = [{'before_header': path, 'after_header': path,
               'before': '' if old is None else old.decode('utf-8', 'replace'),
               'after': content.decode('utf-8', 'replace')} for path, content, mode, check, old in wanted]
-    result = dict(changed=bool(wanted), changed_files=[w[0] for w in wanted], diff=diffs)
-    if module.check_mode or not wanted:
+    diffs.extend({'before_header': path, 'after_header': '%s (removed)' % path, 'before': '%s\n' % path,
+                  'after': ''} for path in remove)
+    result = dict(changed=bool(wanted or remove), changed_files=[w[0] for w in wanted] + remove, diff=diffs)
+    if module.check_mode or not (wanted or remove):
         module.exit_json(**result)
 
     # Stage and validate every file before replacing any: one bad file changes none (and
@@ -177,6 +199,12 @@ def main():
                 os.unlink(tmp)
         for directory in reversed(made):
             os.rmdir(directory)
+    for path in remove:
+        try:
+            os.unlink(path)
+        except OSError as exc:
+            module.fail_json(msg='absent: cannot remove %s: %s' % (path, exc),
+                             changed_files=[w[0] for w in wanted])
     module.exit_json(**result)
 
 

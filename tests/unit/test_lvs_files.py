@@ -5,6 +5,7 @@ mode, and a failing validate leaves every file of the list as it was.
 """
 import json
 import os
+import re
 import stat
 
 import pytest
@@ -13,9 +14,11 @@ from ansible.module_utils import basic
 from ansible_collections.lvs.cluster.plugins.modules import lvs_files
 
 
-def run(capsys, files, check=False, diff=True):
-    """Run the module with FILES; return (exit code, result)."""
+def run(capsys, files, check=False, diff=True, absent=None):
+    """Run the module with FILES (and ABSENT); return (exit code, result)."""
     args = {'files': files, '_ansible_check_mode': check, '_ansible_diff': diff}
+    if absent is not None:
+        args['absent'] = absent
     basic._ANSIBLE_ARGS = json.dumps({'ANSIBLE_MODULE_ARGS': args}).encode('utf-8')
     basic._ANSIBLE_PROFILE = 'legacy'
     capsys.readouterr()
@@ -195,3 +198,35 @@ def test_failing_validate_leaves_no_new_directory(tmp_path, capsys):
                                  'validate': 'false %s'}])
     assert code == 1, result
     assert os.listdir(str(tmp_path)) == []
+
+
+def test_absent_files_are_removed_after_the_files_are_written_and_only_when_there(tmp_path, capsys):
+    old, gone, kept = tmp_path / 'lvs-cluster.sh', tmp_path / 'ipvs.rules', tmp_path / 'host.json'
+    old.write_text('#!/bin/sh\n')
+    files = [{'path': str(kept), 'content': '{}\n'}]
+    # Check mode: reported, nothing removed.
+    code, result = run(capsys, files, check=True, absent=[str(old), str(gone)])
+    assert code == 0 and result['changed'] is True
+    assert result['changed_files'] == [str(kept), str(old)]
+    assert old.exists() and not kept.exists()
+    assert result['diff'][1] == {'before_header': str(old), 'after_header': '%s (removed)' % old,
+                                 'before': '%s\n' % old, 'after': ''}
+    code, result = run(capsys, files, absent=[str(old), str(gone)])
+    assert code == 0 and result['changed_files'] == [str(kept), str(old)]
+    assert not old.exists() and kept.read_text() == '{}\n'
+    # Nothing left to remove: no change.
+    code, result = run(capsys, files, absent=[str(old), str(gone)])
+    assert code == 0 and result['changed'] is False
+
+
+@pytest.mark.parametrize('absent, message', [
+    (['relative/x'], r"^absent\[0\]: 'relative/x' is not absolute$"),
+    (['{kept}'], r'^absent\[0\]: .*host\.json is also listed in files'),
+    (['{dir}'], r'^absent\[0\]: .* is a directory; only files are removed$'),
+])
+def test_bad_absent_entries_fail_before_anything_is_written(absent, message, tmp_path, capsys):
+    kept = tmp_path / 'host.json'
+    absent = [a.format(kept=kept, dir=tmp_path) for a in absent]
+    code, result = run(capsys, [{'path': str(kept), 'content': '{}\n'}], absent=absent)
+    assert code == 1 and re.match(message, result['msg']), result['msg']
+    assert not kept.exists()
