@@ -51,7 +51,7 @@ CLUSTER_PROTOCOLS = ('tcp', 'udp', 'fwmark')
 
 # The distribution packages a host's roles use (the same name on Debian and RHEL-family
 # hosts); lvs_plan.packages lists a host's, the roles install them (lvs_install_packages).
-PACKAGE_IPVSADM = 'ipvsadm'             # a static director's boot path: ipvsadm-restore
+PACKAGE_IPVSADM = 'ipvsadm'             # every director: the operator's view of the table; sync daemons
 PACKAGE_NFTABLES = 'nftables'           # a director that marks fwmark traffic: nft
 PACKAGE_KEEPALIVED = 'keepalived'       # a director in keepalived mode
 PACKAGE_PYROUTE2 = 'python3-pyroute2'   # a host with VIPs of its own (lvs_host addresses)
@@ -70,9 +70,17 @@ DIRECTOR_SETTINGS = (
 )
 # Only in keepalived mode (mid-stream pick-up after a failover).
 DIRECTOR_HA_SETTING = ('director_sloppy_tcp', 'net.ipv4.vs.sloppy_tcp', 1)
-# The boot service every host gets (lvs-cluster.sh boot), and the file the director's nft
-# table is loaded from (conf_dir/NFT_RULESET).
+# The boot service every host gets (BOOT_PROGRAM STATE: lvs_host's code restoring
+# conf_dir/BOOT_STATE, module_utils/host_boot.py), the kernel modules the OS loads at boot
+# before it applies sysctl.d (MODULES_LOAD_FILE), and the file the director's nft table is
+# loaded from (conf_dir/NFT_RULESET).
 BOOT_SERVICE = 'lvs-cluster'
+BOOT_PROGRAM = '/usr/local/lib/lvs-cluster/lvs-cluster-boot'
+BOOT_STATE = 'host.json'
+MODULES_LOAD_FILE = '/etc/modules-load.d/lvs-cluster.conf'
+# Files of conf_dir that releases before 0.2.0 wrote and nothing reads now (the boot script
+# and the static table it restored with ipvsadm-restore): removed by the files step.
+RETIRED_FILES = ('lvs-cluster.sh', 'ipvs.rules')
 NFT_RULESET = 'fwmark.nft'
 # Where lvs_host records the VIPs it put up on a host, so that a VIP taken out of
 # lvs_services is removed by the next run and no address it did not put up ever is.
@@ -447,7 +455,7 @@ def _runtime_plan(plan, settings):
     sysctls = {}
     modules = []
     host = {'nft_table': None, 'nat_routing': None, 'routes': [], 'ipvs_timeouts': None,
-            'ipvs_table': None, 'services': [], 'stop_sync_daemons': False}
+            'ipvs_table': None, 'services': [], 'stop_sync_daemons': False, 'boot': None}
     if router is not None:
         router['sysctls'] = {'net.ipv4.ip_forward': '1'}
         if router['ipv6']:
@@ -523,7 +531,12 @@ def _runtime_plan(plan, settings):
     host['address_record'] = {'path': ADDRESS_RECORD,
                               'release': list((director or {}).get('keepalived_vips', []))}
     if plan['roles']:
+        # What a reboot loses, restored by the boot service: lvs_host writes its program
+        # and this state (lvs_host's options); modules-load.d loads the kernel modules first.
+        host['boot'] = {'program': BOOT_PROGRAM, 'state': '%s/%s' % (settings['conf_dir'], BOOT_STATE)}
         host['services'].append({'name': BOOT_SERVICE, 'started': False})
+        plan['boot'] = {'service': BOOT_SERVICE, 'modules_load_file': MODULES_LOAD_FILE,
+                        'retired_files': ['%s/%s' % (settings['conf_dir'], name) for name in RETIRED_FILES]}
     plan['host'] = host
 
 
@@ -719,11 +732,11 @@ def _build_plans(planned, hosts, directors, ha, prios, virtual_servers):
 def host_packages(plan):
     """The distribution packages the roles of a host's PLAN use, sorted; nothing else.
 
-    A static director's lvs_host run puts its VIPs up (pyroute2), and its table is restored
-    at boot with ipvsadm-restore; a keepalived director leaves VIPs and table to keepalived
-    (no pyroute2), and uses ipvsadm to stop the kernel's connection sync daemons when sync is
-    turned off (keepalived's reload leaves them running; Debian's keepalived recommends
-    ipvsadm too). nft marks fwmark traffic (a NAT director's
+    A static director's lvs_host run (and its boot service) puts its VIPs up (pyroute2); a
+    keepalived director leaves VIPs and table to keepalived (no pyroute2), and uses ipvsadm
+    to stop the kernel's connection sync daemons when sync is turned off (keepalived's
+    reload leaves them running; Debian's keepalived recommends ipvsadm too); every director
+    gets ipvsadm, the operator's view of its table (ipvsadm -Ln). nft marks fwmark traffic (a NAT director's
     forwarding and a NAT real server's reply routes are sysctls and ip rules: iproute2).
     DR and TUN real servers' lvs_host run puts the VIP up on lo or tunl0 (pyroute2); a
     NAT-only real server and a router have no VIP."""

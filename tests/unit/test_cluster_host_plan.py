@@ -17,6 +17,8 @@ DIRECTOR_DEFAULTS = {'net.ipv4.vs.expire_nodest_conn': '1',
                      'net.ipv4.vs.expire_quiescent_template': '1',
                      'net.ipv4.vs.conntrack': '0'}
 LVS_CLUSTER = {'name': 'lvs-cluster', 'started': False}
+# Every host's boot service runs lvs_host's program on its state (conf_dir/host.json).
+BOOT = {'program': '/usr/local/lib/lvs-cluster/lvs-cluster-boot', 'state': '/etc/lvs-cluster/host.json'}
 # Every host records the VIPs lvs_host puts up (one taken out of lvs_services goes).
 RECORD = {'path': '/var/lib/lvs-cluster/addresses.json', 'release': []}
 # A DR (or TUN) real server never answers ARP for the VIP: on all and lo (and tunl0).
@@ -41,7 +43,7 @@ def test_nat():
         'addresses': [{'address': '203.0.113.100', 'prefix': 32, 'interface': 'eth0', 'up': False}],
         'ipvs_table': {'rules': plans['director']['director']['rules'], 'purge': True},
         'address_record': RECORD,
-        'services': [LVS_CLUSTER],
+        'services': [LVS_CLUSTER], 'boot': BOOT,
         'stop_sync_daemons': False,
     }
     # The file order: forwarding first, then the IPVS settings.
@@ -62,7 +64,7 @@ def test_nat():
             'addresses': [],
             'ipvs_table': None,
             'address_record': RECORD,
-            'services': [LVS_CLUSTER],
+            'services': [LVS_CLUSTER], 'boot': BOOT,
             'stop_sync_daemons': False,
         }
         assert plans[host]['conf_dir'] == '/etc/lvs-cluster'
@@ -82,7 +84,7 @@ def test_dr(inventory):
         'addresses': [{'address': '192.0.2.100', 'prefix': 32, 'interface': 'eth0', 'up': False}],
         'ipvs_table': {'rules': plans['director']['director']['rules'], 'purge': True},
         'address_record': RECORD,
-        'services': [LVS_CLUSTER],
+        'services': [LVS_CLUSTER], 'boot': BOOT,
         'stop_sync_daemons': False,
     }
     for host in ('rs1', 'rs2'):
@@ -93,7 +95,7 @@ def test_dr(inventory):
             'addresses': [{'address': '192.0.2.100', 'prefix': 32, 'interface': 'lo', 'up': False}],
             'ipvs_table': None,
             'address_record': RECORD,
-            'services': [LVS_CLUSTER], 'stop_sync_daemons': False,
+            'services': [LVS_CLUSTER], 'boot': BOOT, 'stop_sync_daemons': False,
         }
         assert plans[host]['realserver']['sysctls'] == ARP_LO
         assert plans[host]['realserver']['sysctl_file'] == '/etc/sysctl.d/90-lvs-realserver.conf'
@@ -108,7 +110,7 @@ def test_dr_routed_router():
         # The VIP is on the router's own segment: no route.
         'routes': [],
         'ipvs_timeouts': None, 'addresses': [], 'ipvs_table': None, 'address_record': RECORD,
-        'services': [LVS_CLUSTER], 'stop_sync_daemons': False,
+        'services': [LVS_CLUSTER], 'boot': BOOT, 'stop_sync_daemons': False,
     }
 
 
@@ -163,7 +165,7 @@ def test_ha_directors_start_keepalived_and_keep_sync():
             'ipvs_table': None,
             # keepalived's VIPs: never removed by lvs_host (a static run may have recorded them).
             'address_record': dict(RECORD, release=['192.0.2.100', '192.0.2.101']),
-            'services': [{'name': 'keepalived', 'started': True}, LVS_CLUSTER],
+            'services': [{'name': 'keepalived', 'started': True}, LVS_CLUSTER], 'boot': BOOT,
             # Two directors: connection sync on, its daemons are keepalived's.
             'stop_sync_daemons': False,
         }
@@ -197,6 +199,11 @@ def test_settings_shape_the_director():
     assert host['ipvs_timeouts'] == {'tcp': 900, 'tcpfin': 120}
     assert plans['rs1']['host']['ipvs_timeouts'] is None
     assert plans['rs1']['conf_dir'] == '/srv/lvs'
+    # The boot state lives in lvs_conf_dir (the unit and init script read the plan's path);
+    # the files it replaced are removed from there.
+    assert plans['rs1']['host']['boot'] == dict(BOOT, state='/srv/lvs/host.json')
+    assert plans['rs1']['boot'] == {'service': 'lvs-cluster', 'modules_load_file': '/etc/modules-load.d/lvs-cluster.conf',
+                                    'retired_files': ['/srv/lvs/lvs-cluster.sh', '/srv/lvs/ipvs.rules']}
 
 
 def test_realserver_sysctl_file_setting():

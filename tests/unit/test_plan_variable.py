@@ -141,7 +141,7 @@ def test_site_runs_without_facts_as_variables(inventory, tmp_path):
             for host, result in hosts.items():
                 assert 'ansible_facts' not in result or name == PLAN_TASK, (name, host)
     # The roles got past their planning: every host's files were rendered and "written".
-    files = task(results, 'Generated files (sysctl.d, IPVS rules, fwmark ruleset, boot script and its service)')
+    files = task(results, 'Generated files (sysctl.d, modules-load.d, the fwmark ruleset, the boot service)')
     for host in roles:
         assert any(host in hosts and not hosts[host].get('skipped') for hosts in files), host
 
@@ -235,8 +235,8 @@ def test_a_fact_cache_never_hands_a_role_an_older_plan(inject, tmp_path):
     assert_no_fact_deprecation(output)
     # The plan the role made (a role that skipped planning has none), whose lvs_plan.host
     # its one lvs_host run applies: the new VIP.
-    (converge,) = task(results, 'Kernel modules, sysctls, fwmark rules, routes, VIPs, the IPVS table and '
-                                'boot services as planned')
+    (converge,) = task(results, 'Kernel modules, sysctls, fwmark rules, routes, VIPs, the IPVS table, '
+                                'the boot program and services as planned')
     assert 'director' in converge
     assert [v['address'] for v in plans(results)['director']['director']['vips']] == ['192.0.2.200']
     assert [a['address'] for a in plans(results)['director']['host']['addresses']] == ['192.0.2.200']

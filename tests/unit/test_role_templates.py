@@ -1,8 +1,9 @@
 """The roles' templates rendered for the example inventories' plans (host-only).
 
 What the kernel then does with them is proven in the lab (the Molecule scenarios); here:
-the generated boot script is valid sh and carries each derived fact once, the nftables
-ruleset marks exactly the planned ports, the sysctl files hold the explained keys.
+the boot service runs the plan's program on the plan's state and is ordered as the state
+needs, modules-load.d lists the planned modules, the nftables ruleset marks exactly the
+planned ports, the sysctl files hold the explained keys.
 """
 import os
 import subprocess
@@ -39,22 +40,6 @@ def render(name, plan, **extra):
     return env.from_string(source).render(variables)
 
 
-@pytest.mark.parametrize('inventory', ['nat', 'dr', 'dr-routed', 'tun'])
-def test_every_host_boot_script_is_valid_sh(inventory, tmp_path):
-    for host, plan in plan_of(inventory).items():
-        script = tmp_path / (host + '.sh')
-        script.write_text(render('lvs-cluster.sh.j2', plan))
-        proc = subprocess.run(['sh', '-n', str(script)], capture_output=True, text=True, check=False)
-        assert proc.returncode == 0, (inventory, host, proc.stderr)
-
-
-def test_director_boot_restores_vip_and_table_and_loads_the_schedulers():
-    script = render('lvs-cluster.sh.j2', plan_of('dr')['director'])
-    assert 'for m in ip_vs ip_vs_wrr; do' in script
-    assert 'ip addr replace 192.0.2.100/32 dev eth0' in script
-    assert 'ipvsadm-restore < "$conf/ipvs.rules"' in script
-
-
 def sysctl_lines(text):
     """key = value lines of a sysctl.d file, as {key: value} (comments and blanks dropped)."""
     return dict((k.strip(), v.strip()) for k, v in (line.split('=', 1) for line in text.splitlines()
@@ -80,20 +65,6 @@ def test_real_server_sysctl_file_holds_the_planned_arp_and_rp_filter_keys(invent
 def test_nat_real_server_sysctl_file_has_no_key():
     # Written all the same: it replaces what an earlier plan (a TUN one) left there.
     assert sysctl_lines(render('realserver-sysctl.conf.j2', plan_of('nat')['rs1'])) == {}
-
-
-def test_nat_real_server_rules_name_each_reply_port_and_the_director():
-    script = render('lvs-cluster.sh.j2', plan_of('nat')['rs1'])
-    for port in (80, 8080, 8443):
-        assert 'from 198.51.100.11 ipproto tcp sport %d lookup 240' % port in script
-    assert 'ip -4 route replace default via 198.51.100.1 table 240' in script
-
-
-def test_tun_real_server_boot_puts_the_vip_on_tunl0_and_loads_ipip():
-    script = render('lvs-cluster.sh.j2', plan_of('tun')['rs1'])
-    assert 'for m in ipip; do' in script
-    assert 'ip addr replace 192.0.2.100/32 dev tunl0' in script
-    assert 'ip link set tunl0 up' in script
 
 
 def test_fwmark_ruleset_marks_the_planned_ports():
@@ -131,64 +102,60 @@ def test_router_sysctls_loose_rp_filter_for_tun():
     assert 'net.ipv4.conf.all.rp_filter = 2' in text
 
 
-@pytest.mark.parametrize('sync', [True, False])
-def test_ha_boot_script_leaves_keepalived_to_its_own_service(sync, tmp_path):
-    # keepalived is enabled and started, and its sync daemons stopped when sync is off, by
-    # lvs_host at converge (lvs_plan.host); at boot it is a service of its own.
-    from test_cluster_ha import describe
-    from ansible_collections.lvs.cluster.plugins.module_utils.cluster import plan_cluster
-    services, hostvars, groups, conf = describe({'sync_daemon': sync}, {}, {}, {})
-    for host in ('lb1', 'lb2'):
-        plan = plan_cluster(services, hostvars, groups, keepalived=conf)[host]
-        text = render('lvs-cluster.sh.j2', plan)
-        script = tmp_path / (host + '.sh')
-        script.write_text(text)
-        assert subprocess.run(['sh', '-n', str(script)], check=False).returncode == 0
-        for word in ('pidof', 'systemctl', 'update-rc.d', 'chkconfig', 'service keepalived', '--stop-daemon'):
-            assert word not in text, word
-        assert 'ipvsadm-restore' not in text
-        assert plan['host']['stop_sync_daemons'] is (not sync)
+def render_plain(name, plan):
+    """NAME rendered as the template module does, for PLAN as lvs_plan (no role defaults)."""
+    with open(os.path.join(TEMPLATES, name)) as handle:
+        return jinja2.Environment(trim_blocks=True, undefined=jinja2.StrictUndefined,
+                                  keep_trailing_newline=True).from_string(handle.read()).render({'lvs_plan': plan})
 
 
-def test_boot_script_is_boot_only(tmp_path):
-    # A playbook converges with lvs_host; the script refuses the old converge/check modes.
-    script = tmp_path / 'lvs-cluster.sh'
-    script.write_text(render('lvs-cluster.sh.j2', plan_of('dr')['rs1']))
-    for mode in ('converge', 'check', ''):
-        proc = subprocess.run(['sh', str(script)] + ([mode] if mode else []), capture_output=True,
-                              text=True, check=False)
-        assert proc.returncode == 2 and 'usage: ' in proc.stderr and proc.stdout == ''
-
-
-def test_boot_services_run_the_script_from_lvs_conf_dir():
+def test_boot_services_run_the_plans_program_on_its_state_in_lvs_conf_dir(tmp_path):
     from test_cluster_plan import load_inventory
     from ansible_collections.lvs.cluster.plugins.module_utils.cluster import plan_cluster
     plan = plan_cluster(*load_inventory('nat'), settings={'lvs_conf_dir': '/srv/lvs'})['director']
-    variables = {'lvs_plan': plan}
-    for name, line in (('lvs-cluster.service.j2', 'ExecStart=/srv/lvs/lvs-cluster.sh boot'),
-                       ('lvs-cluster.init.j2', '    start) exec /srv/lvs/lvs-cluster.sh boot ;;')):
-        with open(os.path.join(TEMPLATES, name)) as handle:
-            text = jinja2.Environment(trim_blocks=True, undefined=jinja2.StrictUndefined,
-                                      keep_trailing_newline=True).from_string(handle.read()).render(variables)
-        assert line in text.splitlines()
+    command = '/usr/local/lib/lvs-cluster/lvs-cluster-boot /srv/lvs/host.json'
+    unit = render_plain('lvs-cluster.service.j2', plan)
+    init = render_plain('lvs-cluster.init.j2', plan)
+    assert 'ExecStart=' + command in unit.splitlines()
+    assert '    start) exec %s ;;' % command in init.splitlines()
+    for text in (unit, init):
         assert '/etc/lvs-cluster' not in text
         assert text.endswith('\n')
-    script = jinja2.Environment(trim_blocks=True, undefined=jinja2.StrictUndefined).from_string(
-        open(os.path.join(TEMPLATES, 'lvs-cluster.sh.j2')).read()).render(variables)
-    assert 'conf=/srv/lvs' in script
-    assert 'nft_file=/srv/lvs/fwmark.nft' in script
+    script = tmp_path / 'lvs-cluster'
+    script.write_text(init)
+    assert subprocess.run(['sh', '-n', str(script)], check=False).returncode == 0
+    # Stopping or an unknown action changes nothing.
+    for action, rc in (('stop', 0), ('status', 0), ('', 3)):
+        proc = subprocess.run(['sh', str(script), action], capture_output=True, text=True, check=False)
+        assert proc.returncode == rc and proc.stdout == ''
 
 
-def test_boot_script_compares_sysctls_field_wise_and_keeps_slashed_keys():
-    script = render('lvs-cluster.sh.j2', plan_of('dr')['director'])
-    assert "case $key in */*) p=/proc/sys/$key ;;" in script
-    assert '[ "$(echo $(cat "$p"))" = "$value" ] && continue' in script
+def unit_values(text, key):
+    return [word for line in text.splitlines() if line.startswith(key + '=')
+            for word in line.split('=', 1)[1].split()]
 
 
-def test_ipvs_timeouts_are_restored_at_boot_only_when_set():
-    from test_cluster_plan import load_inventory
-    from ansible_collections.lvs.cluster.plugins.module_utils.cluster import plan_cluster
-    assert 'ipvsadm --set' not in render('lvs-cluster.sh.j2', plan_of('dr')['director'])
-    plan = plan_cluster(*load_inventory('dr'), settings={'lvs_ipvs_timeouts': {'tcp': 900, 'udp': 60}})
-    assert 'ipvsadm --set 900 0 60 ||' in render('lvs-cluster.sh.j2', plan['director'])
-    assert 'ipvsadm --set' not in render('lvs-cluster.sh.j2', plan['rs1'])
+def test_boot_unit_order_modules_and_sysctls_first_nftables_before_keepalived_after():
+    unit = render_plain('lvs-cluster.service.j2', plan_of('dr')['director'])
+    # After the OS loaded the modules and applied sysctl.d (its own pass finds them set),
+    # with the network up, after nftables.service (its ruleset may flush every table);
+    # before keepalived, which takes VIPs once marks and timeouts are in.
+    assert set(unit_values(unit, 'After')) == {'systemd-modules-load.service', 'systemd-sysctl.service',
+                                              'network-online.target', 'nftables.service'}
+    assert unit_values(unit, 'Wants') == ['network-online.target']
+    assert unit_values(unit, 'Before') == ['keepalived.service']
+    assert unit_values(unit, 'Type') == ['oneshot'] and unit_values(unit, 'RemainAfterExit') == ['yes']
+    assert unit_values(unit, 'WantedBy') == ['multi-user.target']
+
+
+@pytest.mark.parametrize('inventory, host, modules', [
+    ('dr', 'director', ['ip_vs', 'ip_vs_wrr']),
+    ('tun', 'rs1', ['ipip']),
+    ('nat', 'rs1', []),
+])
+def test_modules_load_file_lists_the_planned_kernel_modules(inventory, host, modules):
+    plan = plan_of(inventory)[host]
+    text = render_plain('modules-load.conf.j2', plan)
+    assert [line for line in text.splitlines() if line and not line.startswith('#')] == modules
+    assert plan['host']['kernel_modules'] == modules
+
