@@ -3,17 +3,24 @@
 A lab host is what a container is, built by hand so it stays cheap under emulation:
   - its own network namespace (/run/netns/lab-NAME), NICs are veth pairs into a bridge
     per segment (the segment's "switch"), addresses and default route from the topology;
-  - its own mount, UTS, IPC and PID namespaces; PID 1 is tini (reaps daemons);
+  - its own mount, UTS, IPC, PID and cgroup namespaces (its cgroup tree is
+    /sys/fs/cgroup/lab/NAME of the guest);
   - its own root filesystem: an overlay of the guest's root with a private upper layer,
     so /etc, /var, /srv ... are its own and survive a stop/start (a reboot), while /run
     and /tmp are fresh tmpfs at every start, as on a server;
-  - a boot sequence: apply /etc/sysctl.d, start the services enabled in /etc/rc2.d
-    (sysv init scripts: `service`/update-rc.d are the service manager roles use here).
+  - an init (the topology's `init:`, or LVS_LAB_HOST_INIT for every host): systemd
+    (the default) as PID 1, booting multi-user.target with its units, sysctl.d and
+    modules-load.d, stopped by a real shutdown; or sysv, where lab-host-init applies
+    /etc/sysctl.d and starts the services enabled in /etc/rc2.d, with tini as PID 1.
 
 Commands (`lab` is a shell front end; `exec` never pays for a Python start):
   lab up TOPOLOGY            create and start every host of a topology file
   lab down [TOPOLOGY]        destroy the topology's hosts (default: every lab host)
-  lab create NAME [--topology T] | stop NAME | start NAME | destroy NAME
+  lab create NAME [--topology T] | start NAME | destroy NAME
+  lab stop NAME [--power-cut]
+                             shut the host down through its init (systemd: poweroff;
+                             sysv hosts and --power-cut: every process killed at once,
+                             as a pulled power cord)
   lab exec NAME CMD...       run CMD inside a host
   lab inventory TOPOLOGY [--connection ssh|lvs_lab]
                              Ansible inventory (YAML) for the topology's hosts: over SSH
@@ -34,6 +41,8 @@ import sys
 import time
 
 STATE = "/run/lab/hosts"
+CGROUPS = "/sys/fs/cgroup/lab"
+INITS = ("systemd", "sysv")
 HERE = os.path.dirname(os.path.realpath(__file__))
 LOGIN_SHELL = os.path.join(HERE, "lab-login")
 TOPOLOGIES = os.path.join(os.path.dirname(HERE), "topologies")
@@ -62,6 +71,8 @@ def load_topology(name_or_path):
         topo = yaml.safe_load(fh)
     topo["_path"] = os.path.abspath(path)
     for hname, host in topo["hosts"].items():
+        if host.get("init", "systemd") not in INITS:
+            die("%s: host %s: init is one of %s, not %r" % (path, hname, ", ".join(INITS), host["init"]))
         for i, nic in enumerate(host.get("nics", [])):
             nic.setdefault("name", "eth%d" % i)
             if nic["segment"] not in topo["segments"]:
@@ -193,59 +204,132 @@ def power_on(name):
         die("lab host %r is running already" % name)
     plumb(name, spec)
     d = hdir(name)
+    # Its own cgroup, which its cgroup namespace (unshare --cgroup) makes its root.
+    cgroup = os.path.join(CGROUPS, name)
+    os.makedirs(cgroup, exist_ok=True)
+
+    def join_cgroup():
+        with open(os.path.join(cgroup, "cgroup.procs"), "w") as fh:
+            fh.write("0")
+
     with open(os.path.join(d, "boot.log"), "w") as log:  # the child keeps its own copy
         return subprocess.Popen(
             # nsenter --net enters the plumbed namespace (unshare --net=FILE would create a new
             # one and bind it over FILE); unshare then gives the host its other namespaces.
             ["nsenter", "--net=/run/netns/" + netns(name), "--",
-             "unshare", "--mount", "--uts", "--ipc", "--pid", "--fork", "--propagation", "private",
-             os.path.join(HERE, "lab-host-init"), name, d, web_ports(spec)],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+             "unshare", "--mount", "--uts", "--ipc", "--pid", "--cgroup", "--fork", "--propagation", "private",
+             os.path.join(HERE, "lab-host-init"), name, d, web_ports(spec), host_init(spec)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=join_cgroup)
+
+
+def host_init(spec):
+    """systemd or sysv: LVS_LAB_HOST_INIT for every host, else the topology's, else systemd."""
+    init = os.environ.get("LVS_LAB_HOST_INIT") or spec.get("init") or "systemd"
+    if init not in INITS:
+        die("LVS_LAB_HOST_INIT is one of %s, not %r" % (", ".join(INITS), init))
+    return init
 
 
 def wait_booted(name, proc):
     d = hdir(name)
-    # unshare --fork: the host's PID 1 is unshare's child; find it and wait for boot.
+    spec = read_spec(name)
+    systemd = host_init(spec) == "systemd"
     deadline = time.time() + 60
+
+    def failed(why):
+        die("lab host %s %s:\n%s" % (name, why, open(os.path.join(d, "boot.log")).read()))
+
+    # unshare --fork: the host's PID 1 is unshare's child (nsenter execs unshare: same PID).
+    pid = None
     while time.time() < deadline:
         if proc.poll() is not None:
-            die("lab host %s failed to boot:\n%s" % (name, open(os.path.join(d, "boot.log")).read()))
-        if os.path.exists(os.path.join(d, "booted")):
+            failed("failed to boot")
+        children = sh("ps", "-o", "pid=", "--ppid", str(proc.pid), check=False).split()
+        if children:
+            pid = children[0]
             break
-        time.sleep(0.1)
+        time.sleep(0.05)
+    if pid is None:
+        failed("has no PID 1 after 60 s")
+    if systemd:
+        # Booted is what systemd says: the boot's jobs done (running, or degraded with a
+        # unit failed, which the tests look at). Until its socket is there, systemctl fails.
+        state = ""
+        while time.time() < deadline:
+            if proc.poll() is not None:
+                failed("failed to boot")
+            left = max(1, int(deadline - time.time()))
+            run = subprocess.run(["timeout", str(left), "nsenter", "-t", pid, "-m", "-u", "-i", "-n", "-p", "-r",
+                                  "-w", "--", "systemctl", "is-system-running", "--wait"],
+                                 capture_output=True, text=True, check=False)
+            state = run.stdout.strip()
+            if state in ("running", "degraded"):
+                break
+            time.sleep(0.2)
+        else:
+            failed("did not finish booting in 60 s (systemd: %s)" % (state or "not answering"))
+        if state == "degraded":
+            units = sh("nsenter", "-t", pid, "-m", "-p", "-r", "-w", "--", "systemctl", "--failed",
+                       "--no-legend", "--plain", check=False)
+            sys.stderr.write("lab: warning: %s booted degraded, failed units: %s\n"
+                             % (name, " ".join(line.split()[0] for line in units.splitlines() if line.strip())))
     else:
-        die("lab host %s did not finish booting in 60 s:\n%s"
-            % (name, open(os.path.join(d, "boot.log")).read()))
-    # nsenter execs unshare (same PID); unshare --fork's child is the host's PID 1.
-    children = sh("ps", "-o", "pid=", "--ppid", str(proc.pid)).split()
-    if not children:
-        die("lab host %s has no PID 1" % name)
+        while not os.path.exists(os.path.join(d, "booted")):
+            if proc.poll() is not None:
+                failed("failed to boot")
+            if time.time() > deadline:
+                failed("did not finish booting in 60 s")
+            time.sleep(0.1)
+        os.unlink(os.path.join(d, "booted"))
     with open(os.path.join(d, "pid"), "w") as fh:
-        fh.write(children[0])
-    os.unlink(os.path.join(d, "booted"))
+        fh.write(pid)
 
 
-def stop(name):
-    """Power the host off: kill every process in it, drop its network (a reboot loses
-    runtime state: addresses, IPVS rules), keep its filesystem."""
+def stop(name, power_cut=False):
+    """Shut the host down: through systemd (poweroff: units stopped in order, then PID 1
+    exits), or with --power-cut and on sysv hosts by killing every process at once. Either
+    way its network goes (a reboot loses runtime state: addresses, IPVS rules) and its
+    filesystem stays."""
     pid = leader_pid(name)
-    if pid:
+    if pid and not power_cut and host_init(read_spec(name)) == "systemd":
+        os.kill(pid, signal.SIGRTMIN + 4)     # systemd: start poweroff.target
+        if not wait_gone(pid, 60):
+            sys.stderr.write("lab: warning: %s did not shut down in 60 s; cutting its power\n" % name)
+    if pid and os.path.exists("/proc/%d" % pid):
         # SIGKILL to a PID namespace's init kills every process in the namespace.
         os.kill(pid, signal.SIGKILL)
-        deadline = time.time() + 5
-        while os.path.exists("/proc/" + str(pid)) and time.time() < deadline:
-            time.sleep(0.05)
+        wait_gone(pid, 5)
     try:
         os.unlink(os.path.join(hdir(name), "pid"))
     except FileNotFoundError:
         pass
     if os.path.exists("/run/netns/" + netns(name)):
         sh("ip", "netns", "del", netns(name))
+    remove_cgroup(os.path.join(CGROUPS, name))
+
+
+def wait_gone(pid, seconds):
+    deadline = time.time() + seconds
+    while os.path.exists("/proc/%d" % pid) and time.time() < deadline:
+        time.sleep(0.05)
+    return not os.path.exists("/proc/%d" % pid)
+
+
+def remove_cgroup(path):
+    """PATH and the cgroups systemd made under it (empty once the host's processes are gone)."""
+    if not os.path.isdir(path):
+        return
+    for top, dirs, files in os.walk(path, topdown=False):
+        try:
+            os.rmdir(top)
+        except OSError:
+            pass
 
 
 def destroy(name):
     read_spec(name)
-    stop(name)
+    stop(name, power_cut=True)    # a host thrown away needs no orderly shutdown
     shutil.rmtree(hdir(name))
 
 
@@ -315,8 +399,13 @@ def main(argv):
             spec = dict(topo["hosts"][args[0]], topology=topo["_path"])
         create(args[0], spec)
         start(args[0])
-    elif cmd in ("stop", "start", "destroy"):
-        {"stop": stop, "start": start, "destroy": destroy}[cmd](args[0])
+    elif cmd == "stop":
+        names = [a for a in args if a != "--power-cut"]
+        if len(names) != 1:
+            die("usage: lab stop NAME [--power-cut]")
+        stop(names[0], power_cut="--power-cut" in args)
+    elif cmd in ("start", "destroy"):
+        {"start": start, "destroy": destroy}[cmd](args[0])
     elif cmd == "exec":
         exec_in(args[0], args[1:])
     elif cmd == "inventory":
