@@ -16,7 +16,7 @@ each over --runs runs (min/median/max):
   VRRPv2, connection sync on), advert_int 0.5 with VRRPv3, and sync_daemon: false. Each
   run: a slow download (`seq 1 150000`, ~940 KB, served over 15 s) through the DR VIP from
   a client address of its own, and a request every 100 ms from the client to the DR VIP
-  (the method of molecule/ha's test); `lab stop lb1` (power off the MASTER) while both run.
+  (the method of molecule/ha's test); `lab stop --power-cut lb1` (power off the MASTER) while both run.
   Measured: the longest gap between answers, the failed requests, the VIP on lb2 after
   lb1's processes died (sampled every ~50 ms), and whether the download completed intact
   (md5). Then `lab start lb1` and wait until it holds every VIP again (preempt).
@@ -144,7 +144,7 @@ def sync_daemons():
 
 
 def sampler(pid, result):
-    """The death of lb1's PID 1 (lab stop kills every process of the host with it), then
+    """The death of lb1's PID 1 (lab stop --power-cut kills every process of the host with it), then
     lb2 holding the DR VIP: result = [time of death, seconds to the takeover]."""
     deadline = time.monotonic() + 40
     while time.monotonic() < deadline:
@@ -183,7 +183,7 @@ def failover_run(sync, address):
         killed = []
         thread = threading.Thread(target=sampler, args=(int(handle.read()), killed))
     thread.start()
-    subprocess.run([LAB, 'stop', 'lb1'], check=True)
+    subprocess.run([LAB, 'stop', '--power-cut', 'lb1'], check=True)
     wait_for(lambda: all(holders(vip) == ['lb2'] for vip in VIPS), 30, 'every VIP on lb2')
     thread.join()
     longest, failed = gap(loop.communicate(timeout=60)[0].splitlines())

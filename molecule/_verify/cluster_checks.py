@@ -36,7 +36,8 @@ for k in ipv4/ip_forward ipv4/conf/all/arp_ignore ipv4/conf/all/arp_announce \
     echo "$k=$(cat /proc/sys/net/$k 2>/dev/null)"
 done
 find /etc/lvs-cluster /etc/keepalived /etc/sysctl.d /etc/init.d/lvs-cluster /etc/systemd/system/lvs-cluster.service \
-    /etc/rc2.d -maxdepth 1 \( -type f -o -type l \) 2>/dev/null | sort | xargs -r md5sum 2>&1
+    /etc/rc2.d /etc/systemd/system/multi-user.target.wants /etc/modules-load.d /usr/local/lib/lvs-cluster \
+    -maxdepth 1 \( -type f -o -type l \) 2>/dev/null | sort | xargs -r md5sum 2>&1
 '''
 
 
@@ -90,12 +91,30 @@ def addresses(name, device):
 
 
 def reboot(name):
-    """Power the host off and on: runtime state is lost, files and enabled services stay.
-    Only lab hosts boot (a podman container has no init running our service)."""
+    """Shut the host down and boot it: runtime state is lost, files and enabled services
+    stay. The boot service must have run at this boot and restored the state without a
+    failure: on a systemd host its unit is active and its journal has the boot program's
+    closing line; on a sysv host, the line is in the init script's output (no journal:
+    checked by the traffic). Only lab hosts boot (a podman container has no init running
+    our service)."""
     if FLAVOUR != 'lab':
         pytest.skip('reboot needs lab hosts (podman containers run no init)')
     subprocess.run([LAB, 'stop', name], check=True)
     subprocess.run([LAB, 'start', name], check=True)
+    if host(name).exists('systemctl') and host(name).file('/run/systemd/system').is_directory:
+        assert host(name).run('systemctl is-active lvs-cluster.service').stdout.strip() == 'active', \
+            host(name).run('systemctl status lvs-cluster.service; journalctl -b -u lvs-cluster.service').stdout
+        journal = boot_journal(name)
+        assert 'lvs-cluster: host state restored from ' in journal, journal
+        assert 'lvs-cluster: error' not in journal, journal
+
+
+def boot_journal(name):
+    """The lvs-cluster service's lines of its run at this boot, in NAME's journal (systemd
+    hosts). By the unit's invocation ID, not `journalctl -b`: lab hosts share the guest's
+    kernel, so every boot of a lab host has the guest's boot ID."""
+    return sh(name, 'journalctl -o cat --no-pager _SYSTEMD_INVOCATION_ID='
+                    '"$(systemctl show -p InvocationID --value lvs-cluster.service)"')
 
 
 def snapshot(names):

@@ -54,11 +54,12 @@ def test_keepalived_made_the_table():
 
 
 def test_with_lvs_conf_dir_elsewhere_a_reboot_brings_the_cluster_back_without_ansible():
-    # lvs_conf_dir is /opt/lvs-cluster (the inventory): the boot service runs the script
+    # lvs_conf_dir is /opt/lvs-cluster (the inventory): the boot service reads its state
     # from there and restores the fwmark marks (director) and the VIP on lo (rs1).
     for name in ('director', 'rs1'):
-        assert c.host(name).file('/opt/lvs-cluster/lvs-cluster.sh').is_file, name
+        assert c.host(name).file('/opt/lvs-cluster/host.json').is_file, name
         assert not c.host(name).file('/etc/lvs-cluster').exists, name
+        assert '/opt/lvs-cluster/host.json' in c.sh(name, 'systemctl cat lvs-cluster.service'), name
     c.reboot('director')
     c.reboot('rs1')
     assert ' %s/32 ' % VIP in c.addresses('rs1', 'lo')
