@@ -270,3 +270,57 @@ def test_lvs_host_vips_arp_and_the_table(netns):
                             ipvs_table={"rules": "-A -t 192.0.2.100:80 -s nosuch\n"})], expect_failure=True)
     assert res[0]["msg"].startswith("ipvs_table.rules: rules line 1"), res[0]["msg"]
     assert (addresses(ns), ns.ipvs_save()) == before
+
+
+def test_lvs_host_boot_program_restores_what_a_reboot_loses(netns, tmp_path):
+    """boot: the run writes its own code as the boot program and its options as the state;
+    the namespace then loses its runtime state as a reboot would (VIPs, tunl0 up, the
+    table, timeouts, marks, rules, routes, a multi-value sysctl), and the program alone -
+    no Ansible, the lvs-cluster service's command - brings every piece back, then finds
+    nothing to do. Oracles: ip, /proc/sys, nft, ipvsadm -S -n and -L --timeout."""
+    ns = netns
+    # eth0.10: state() reads its rp_filter (left alone here).
+    ns.sh("ip link add eth0 type dummy && ip link add link eth0 name eth0.10 type vlan id 10 && "
+          "ip link set eth0 up && ip link set eth0.10 up && ip addr add 10.0.10.5/24 dev eth0 && "
+          "modprobe ip_vs && modprobe ipip")
+    ruleset = str(tmp_path / "fwmark.nft")
+    with open(ruleset, "w") as fh:
+        fh.write(RULESET)
+    boot = {"program": str(tmp_path / "lib" / "lvs-cluster-boot"), "state": str(tmp_path / "etc" / "host.json")}
+    wanted = dict(
+        kernel_modules=["ip_vs", "ip_vs_wrr", "ipip"],
+        sysctls={"net.ipv4.ip_local_port_range": "20000 40000", "net.ipv4.ip_forward": 1,
+                 "net.ipv4.vs.conntrack": 1},
+        nft_table={"ruleset": ruleset},
+        nat_routing={"table": TABLE, "priority": PRIO,
+                     "replies": [{"from": "10.0.10.5", "protocol": "tcp", "port": 80, "via": "10.0.10.1"}]},
+        routes=[{"to": "192.0.2.100/32", "via": "10.0.10.1"}],
+        ipvs_timeouts={"tcp": 300, "tcpfin": 30, "udp": 60},
+        addresses=[{"address": "192.0.2.110", "interface": "eth0"},
+                   {"address": "192.0.2.111", "interface": "tunl0", "up": True}],
+        ipvs_table={"rules": "-A -t 192.0.2.110:80 -s wrr\n-a -t 192.0.2.110:80 -r 10.0.10.11:80 -g -w 2\n"},
+        boot=boot,
+    )
+    first, again = ns.playbook([host(**wanted), host(**wanted)])
+    assert first["boot"]["written"] == [boot["program"], boot["state"]]
+    assert again["changed"] is False, again["changes"]
+    live = (state(ns), addresses(ns), ns.ipvs_save())
+    assert ("tunl0", "192.0.2.111/32") in live[1][0] and "UP" in live[1][1]
+
+    # A reboot: the namespace's runtime state is gone (the files stay).
+    ns.sh("ip addr del 192.0.2.110/32 dev eth0 && ip addr del 192.0.2.111/32 dev tunl0 && ip link set tunl0 down && "
+          "ipvsadm -C && ipvsadm --set 900 120 300 && nft delete table inet lvs_cluster && "
+          "ip rule del priority %d && ip route flush table %d && ip route del 192.0.2.100/32 && "
+          "echo '32768 60999' > /proc/sys/net/ipv4/ip_local_port_range && echo 0 > /proc/sys/net/ipv4/ip_forward"
+          % (PRIO, TABLE))
+    assert (state(ns), addresses(ns), ns.ipvs_save()) != live
+    # The boot service's command, with the interpreter the module ran under.
+    out = ns.sh("%s %s %s" % (ns.python, boot["program"], boot["state"]))
+    lines = out.splitlines()
+    assert lines[-1] == "lvs-cluster: host state restored from %s (%d changes)" % (boot["state"], len(lines) - 1)
+    assert "lvs-cluster: sysctl net.ipv4.ip_local_port_range: 32768 60999 -> 20000 40000" in lines
+    assert "lvs-cluster: IPVS add service tcp 192.0.2.110:80" in lines
+    assert (state(ns), addresses(ns), ns.ipvs_save()) == live
+    # Started again (systemctl restart, a second boot): nothing to do.
+    assert ns.sh("%s %s %s" % (ns.python, boot["program"], boot["state"])).splitlines() == [
+        "lvs-cluster: host state restored from %s (0 changes)" % boot["state"]]
