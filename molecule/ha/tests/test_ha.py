@@ -47,7 +47,13 @@ def table(name):
 def test_the_master_holds_every_vip_and_the_backup_none():
     # verify follows converge directly now that the controller runs natively: the VRRP
     # election after keepalived's first start (state MASTER, priority 100) gets its bound.
-    c.wait_for(lambda: all(holders(vip) == ['lb1'] for vip in VIPS), MASTER_DOWN + 5, 'lb1 MASTER')
+    try:
+        c.wait_for(lambda: all(holders(vip) == ['lb1'] for vip in VIPS), MASTER_DOWN + 5, 'lb1 MASTER')
+    except AssertionError as exc:
+        # What keepalived says on each director (its journal on systemd hosts).
+        said = dict((name, c.host(name).run('(systemctl status keepalived; journalctl -u keepalived -n 25) '
+                                            '2>&1 | tail -40').stdout) for name in DIRECTORS)
+        raise AssertionError('%s; holders %s; %s' % (exc, dict((v, holders(v)) for v in VIPS), said))
     for vip in VIPS:
         assert holders(vip) == ['lb1'], vip
     # keepalived made both tables (the BACKUP's too: it is ready to take over). Its checker
@@ -143,7 +149,7 @@ def test_the_master_fails_the_vips_move_and_a_synced_stream_continues_intact():
                                  c.sh('lb2', 'ipvsadm -Lnc')), 15, 'the stream synced to lb2')
     time.sleep(2)
     stopped = time.time()
-    subprocess.run([c.LAB, 'stop', 'lb1'], check=True)
+    subprocess.run([c.LAB, 'stop', '--power-cut', 'lb1'], check=True)
     c.wait_for(lambda: holders(DR_VIP) == ['lb2'], 15, 'the VIPs on lb2')
     MEASURED['failover: VIP on the backup after power-off (s)'] = round(time.time() - stopped, 2)
     assert all(holders(vip) == ['lb2'] for vip in VIPS)
