@@ -94,7 +94,7 @@ def read_program(path):
             data = fh.read()
     except (IOError, OSError):
         return None
-    first, _, _ = data.partition(b"\n")
+    first = data.split(b"\n", 1)[0]
     if not first.startswith(b"#!"):
         return None
     try:
@@ -184,4 +184,3 @@ def main(argv=None, out=None, err=None):
         out.write("lvs-cluster: %s\n" % line)
     out.write("lvs-cluster: host state restored from %s (%d changes)\n" % (argv[0], len(result["changes"])))
     return 0
-

@@ -140,8 +140,8 @@ def test_boot_unit_order_modules_and_sysctls_first_nftables_before_keepalived_af
     # After the OS loaded the modules and applied sysctl.d (its own pass finds them set),
     # with the network up, after nftables.service (its ruleset may flush every table);
     # before keepalived, which takes VIPs once marks and timeouts are in.
-    assert set(unit_values(unit, 'After')) == {'systemd-modules-load.service', 'systemd-sysctl.service',
-                                              'network-online.target', 'nftables.service'}
+    assert set(unit_values(unit, 'After')) == {
+        'systemd-modules-load.service', 'systemd-sysctl.service', 'network-online.target', 'nftables.service'}
     assert unit_values(unit, 'Wants') == ['network-online.target']
     assert unit_values(unit, 'Before') == ['keepalived.service']
     assert unit_values(unit, 'Type') == ['oneshot'] and unit_values(unit, 'RemainAfterExit') == ['yes']
@@ -158,4 +158,3 @@ def test_modules_load_file_lists_the_planned_kernel_modules(inventory, host, mod
     text = render_plain('modules-load.conf.j2', plan)
     assert [line for line in text.splitlines() if line and not line.startswith('#')] == modules
     assert plan['host']['kernel_modules'] == modules
-

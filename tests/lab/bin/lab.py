@@ -296,7 +296,7 @@ def stop(name, power_cut=False):
         os.kill(pid, signal.SIGRTMIN + 4)     # systemd: start poweroff.target
         if not wait_gone(pid, 60):
             sys.stderr.write("lab: warning: %s did not shut down in 60 s; cutting its power\n" % name)
-    if pid and os.path.exists("/proc/%d" % pid):
+    if pid and os.path.exists("/proc/" + str(pid)):
         # SIGKILL to a PID namespace's init kills every process in the namespace.
         os.kill(pid, signal.SIGKILL)
         wait_gone(pid, 5)
@@ -311,9 +311,9 @@ def stop(name, power_cut=False):
 
 def wait_gone(pid, seconds):
     deadline = time.time() + seconds
-    while os.path.exists("/proc/%d" % pid) and time.time() < deadline:
+    while os.path.exists("/proc/" + str(pid)) and time.time() < deadline:
         time.sleep(0.05)
-    return not os.path.exists("/proc/%d" % pid)
+    return not os.path.exists("/proc/" + str(pid))
 
 
 def remove_cgroup(path):
