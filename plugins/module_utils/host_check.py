@@ -25,11 +25,13 @@ PYROUTE2_SPEC = 'pyroute2>=0.7.2,<0.10'
 # Per package: the command that shows it is there (pyroute2: the import) and why the
 # host needs it (cluster.host_packages decides which host gets which).
 PACKAGES = {
-    'ipvsadm': ('ipvsadm-restore', 'restores the table at boot'),
+    'ipvsadm': ('ipvsadm', "the operator's view of the table; it stops the sync daemons"),
     'nftables': ('nft', 'fwmark services mark packets with nftables'),
     'keepalived': ('keepalived', 'it owns the VIPs and the table on HA directors'),
     'python3-pyroute2': (None, 'lvs_vip and ipip_tunnel speak rtnetlink through it'),
 }
+# Where systemd runs, it made this directory at boot (sd_booted()).
+SYSTEMD_RUNTIME = '/run/systemd/system'
 # Distribution families whose package manager the roles drive, by os-release ID/ID_LIKE.
 FAMILIES = (
     (('debian', 'ubuntu'), ('apt-get',), 'apt'),
@@ -98,6 +100,17 @@ def package_manager(release, which):
     return None, what
 
 
+def service_manager(which):
+    """How the host enables boot services: 'systemd' where systemd runs, else sysv init's
+    'update-rc.d' or 'chkconfig' (WHICH finds a command), else None."""
+    if os.path.isdir(SYSTEMD_RUNTIME):
+        return 'systemd'
+    for name in ('update-rc.d', 'chkconfig'):
+        if which(name):
+            return name
+    return None
+
+
 class Probe(object):
     """What check() asks about the host; the module answers it, unit tests fake it."""
 
@@ -123,6 +136,9 @@ class Probe(object):
 
     def pyroute2(self):
         return pyroute2_version()
+
+    def service_manager(self):
+        return service_manager(self.which)
 
     def release(self):
         return os_release()
@@ -208,6 +224,10 @@ def check(plan, host, address, install, probe, stage='check'):
     missing.extend(package_missing)
     if stage == 'installed':
         return {'missing': missing, 'install': [], 'package_manager': None}
+    if plan.get('roles') and probe.service_manager() is None:
+        missing.append('missing: a service manager on %s to enable the lvs-cluster boot service at '
+                       'boot (and keepalived): boot %s with systemd, or give its sysv init update-rc.d '
+                       '(init-system-helpers) or chkconfig' % (host, host))
     for module in director.get('kernel_modules') or []:
         config = 'IP_VS' if module == 'ip_vs' else module.upper()
         if not probe.kernel_module(module):

@@ -19,7 +19,7 @@ import stat
 import sys
 import tempfile
 
-from ansible_collections.lvs.cluster.plugins.module_utils import host_boot
+from ansible_collections.lvs.cluster.plugins.module_utils import host_boot, host_check
 from ansible_collections.lvs.cluster.plugins.module_utils import host_plan as hp
 from ansible_collections.lvs.cluster.plugins.module_utils.base import LVSError
 from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_plan import apply_ops_to_table, plan_table
@@ -83,7 +83,6 @@ ARGUMENT_SPEC = dict(
 )
 
 SYS_MODULE = "/sys/module"
-SYSTEMD_RUNTIME = "/run/systemd/system"
 RC_DIR = "/etc"
 PROC = "/proc"
 
@@ -138,13 +137,11 @@ def read_live_sysctl(key):
 
 def service_manager(host):
     """The host's service manager, as the boot services are installed for it."""
-    if os.path.isdir(SYSTEMD_RUNTIME):
-        return "systemd"
-    for name in ("update-rc.d", "chkconfig"):
-        if host.module.get_bin_path(name):
-            return name
-    raise LVSError("services: no service manager found (systemd, update-rc.d, chkconfig) to enable %s at boot"
-                   % ", ".join(s["name"] for s in host.module.params["services"]))
+    manager = host_check.service_manager(host.module.get_bin_path)
+    if manager is None:
+        raise LVSError("services: no service manager found (systemd, update-rc.d, chkconfig) to enable %s at boot"
+                       % ", ".join(s["name"] for s in host.module.params["services"]))
+    return manager
 
 
 def service_enabled(host, manager, name):

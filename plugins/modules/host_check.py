@@ -14,9 +14,10 @@ description:
   - The host check of the director and realserver roles (the C(common) role's C(check) tasks), run before any host
     is changed. Reads the host's plan (O(plan), the C(lvs_plan) that M(lvs.cluster.cluster_plan) makes) and looks
     on the host for everything it needs, changing nothing.
-  - Checks that C(lvs_address) is on an interface, that the plan's packages are there (C(ipvsadm-restore),
+  - Checks that C(lvs_address) is on an interface, that the plan's packages are there (C(ipvsadm),
     C(nft), C(keepalived) on the PATH; pyroute2 >= 0.7.2, < 0.10 importable by the interpreter this module runs
-    under, which is the one Ansible uses for the host and so the one the other modules use), that the kernel
+    under, which is the one Ansible uses for the host and so the one the other modules use), that a service
+    manager can enable the boot service (systemd, or sysv init's C(update-rc.d) or C(chkconfig)), that the kernel
     modules are loaded or loadable, the VIP and VRRP interfaces exist, keepalived's scripts are executable,
     C(ip rule) knows C(ipproto) for NAT replies, and, on a keepalived director, listens for VRRP advertisements
     of its C(virtual_router_id) from a router that is not one of the inventory's directors.

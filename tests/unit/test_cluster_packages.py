@@ -1,8 +1,8 @@
 """lvs_plan.packages: the distribution packages each host's roles use, and nothing else.
 
 Expectations are written out by hand per example inventory and per case (not recomputed
-from the planner's rule): a static director restores its table with ipvsadm-restore and
-puts its VIPs up with lvs_vip (pyroute2); a keepalived director needs keepalived (it
+from the planner's rule): a static director gets ipvsadm (the operator's view of the table)
+and puts its VIPs up with pyroute2; a keepalived director needs keepalived (it
 owns VIPs and table) and ipvsadm (stopping the sync daemons when sync is turned off); nft only where fwmark traffic is marked; pyroute2 on
 DR and TUN real servers (lvs_vip, ipip_tunnel), never on NAT-only real servers or routers.
 """

@@ -12,8 +12,9 @@ DEBIAN = {'ID': 'debian', 'VERSION_ID': '12'}
 class FakeHost(host_check.Probe):
     python = '/usr/bin/python3'
 
-    def __init__(self, commands=(), pyroute2=None, release=None, links=('eth0', 'lo')):
+    def __init__(self, commands=(), pyroute2=None, release=None, links=('eth0', 'lo'), manager='systemd'):
         self.commands = set(commands) | {'ip', 'apt-get', 'modprobe'}
+        self.manager = manager
         self.version = pyroute2
         self.os = DEBIAN if release is None else release
         self.links = set(links)
@@ -44,6 +45,9 @@ class FakeHost(host_check.Probe):
     def vrrp(self, *args):
         return []
 
+    def service_manager(self):
+        return self.manager
+
 
 def plan(*packages):
     return {'roles': ['director'], 'packages': list(packages),
@@ -60,7 +64,7 @@ def test_absent_packages_are_to_be_installed_not_missing():
 
 
 def test_present_packages_are_not_installed_again():
-    host = FakeHost(commands=('ipvsadm-restore', 'nft'), pyroute2='0.7.2')
+    host = FakeHost(commands=('ipvsadm', 'nft'), pyroute2='0.7.2')
     assert host_check.check(plan(*ALL), 'lb', '', True, host)['install'] == []
 
 
@@ -68,8 +72,8 @@ def test_without_installing_each_absent_package_is_missing_with_its_fix():
     found = host_check.check(plan(*ALL), 'lb', '', False, FakeHost(commands=('nft',)))
     assert found['install'] == []
     assert found['missing'] == [
-        'missing: ipvsadm (restores the table at boot): apt-get install ipvsadm / dnf install '
-        'ipvsadm; lvs_install_packages is false, so the roles do not install it',
+        "missing: ipvsadm (the operator's view of the table; it stops the sync daemons): apt-get install "
+        "ipvsadm / dnf install ipvsadm; lvs_install_packages is false, so the roles do not install it",
         "missing: pyroute2 for /usr/bin/python3 (the interpreter Ansible uses on lb): apt-get "
         "install python3-pyroute2 / dnf install python3-pyroute2 (a virtualenv: pip install "
         "'pyroute2>=0.7.2,<0.10' into it); lvs_install_packages is false, so the roles do not "
@@ -119,7 +123,7 @@ def test_an_unknown_distribution_names_the_host_the_packages_and_the_fix():
 
 
 def test_after_installing_a_pyroute2_the_interpreter_cannot_see_is_named():
-    host = FakeHost(commands=('ipvsadm-restore',))
+    host = FakeHost(commands=('ipvsadm',))
     host.python = '/opt/venv/bin/python'
     found = host_check.check(plan('ipvsadm', 'python3-pyroute2'), 'lb', '', False, host,
                              stage='installed')
@@ -134,3 +138,20 @@ def test_version_tuple():
     assert host_check.version_tuple('0.7.2') == (0, 7, 2)
     assert host_check.version_tuple('0.9.8.post1') == (0, 9, 8)
     assert host_check.version_tuple('0.10rc1') == (0, 10)
+
+
+def test_a_host_without_a_service_manager_is_refused_before_anything_changes(tmp_path, monkeypatch):
+    # The boot service (and keepalived) must be enabled at boot: systemd, or sysv init
+    # with update-rc.d or chkconfig. None: the host check stops the run, naming the fix.
+    found = host_check.check(plan('ipvsadm'), 'lb', '', True, FakeHost(commands=('ipvsadm',), manager=None))
+    assert found['missing'] == [
+        'missing: a service manager on lb to enable the lvs-cluster boot service at boot (and keepalived): '
+        'boot lb with systemd, or give its sysv init update-rc.d (init-system-helpers) or chkconfig']
+    assert found['install'] == []
+    # What the module's probe answers: systemd where it runs, else the sysv tools.
+    monkeypatch.setattr(host_check, 'SYSTEMD_RUNTIME', str(tmp_path / 'none'))
+    probe = FakeHost(commands=('chkconfig',))
+    assert host_check.Probe.service_manager(probe) == 'chkconfig'
+    assert host_check.Probe.service_manager(FakeHost()) is None
+    monkeypatch.setattr(host_check, 'SYSTEMD_RUNTIME', str(tmp_path))
+    assert host_check.Probe.service_manager(FakeHost()) == 'systemd'

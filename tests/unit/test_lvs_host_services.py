@@ -5,6 +5,7 @@ from unittest import mock
 
 import pytest
 
+from ansible_collections.lvs.cluster.plugins.module_utils import host_check
 from ansible_collections.lvs.cluster.plugins.module_utils import host_plan as hp
 from ansible_collections.lvs.cluster.plugins.module_utils.base import LVSError
 from ansible_collections.lvs.cluster.plugins.module_utils import host_converge as lvs_host
@@ -50,12 +51,12 @@ def test_process_running_reads_comm(tmp_path, monkeypatch):
 
 
 def test_manager_systemd_first_then_update_rc_d_then_chkconfig(tmp_path, monkeypatch):
-    monkeypatch.setattr(lvs_host, 'SYSTEMD_RUNTIME', str(tmp_path / 'none'))
+    monkeypatch.setattr(host_check, 'SYSTEMD_RUNTIME', str(tmp_path / 'none'))
     assert lvs_host.service_manager(FakeHost(bins=('update-rc.d', 'chkconfig'))) == 'update-rc.d'
     assert lvs_host.service_manager(FakeHost(bins=('chkconfig',))) == 'chkconfig'
     with pytest.raises(LVSError, match=r'^services: no service manager found .* to enable keepalived'):
         lvs_host.service_manager(FakeHost())
-    monkeypatch.setattr(lvs_host, 'SYSTEMD_RUNTIME', str(tmp_path))
+    monkeypatch.setattr(host_check, 'SYSTEMD_RUNTIME', str(tmp_path))
     assert lvs_host.service_manager(FakeHost(bins=('update-rc.d',))) == 'systemd'
 
 
