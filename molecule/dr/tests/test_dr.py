@@ -1,7 +1,9 @@
 """DR on one segment (seeds 000, 003), built by playbooks/site.yml from
 playbooks/inventories/dr. Read top to bottom: traffic, the director's table, what each
-host was given, a reboot, then safety: bad inventories and check mode change no host;
-removing a real server keeps the other real server's connections."""
+host was given, a reboot, then safety: bad inventories and check mode change no host, a
+new host included; removing a real server keeps the other real server's connections."""
+import subprocess
+
 import cluster_checks as c
 
 VIP = '192.0.2.100'
@@ -74,6 +76,28 @@ def test_check_mode_reports_the_changes_and_makes_none():
     recap = out[out.index('PLAY RECAP'):]
     assert 'director' in recap and 'changed=0' not in recap.split('director', 1)[1].split('\n')[0], recap
     assert c.snapshot(HOSTS) == before
+
+
+def test_check_mode_on_a_host_never_built_shows_everything_and_changes_nothing():
+    # rs2 as a new server joining: a fresh lab host with nothing of the cluster on it
+    # (files, sysctls, VIP, boot service). --check --diff shows what the run would do
+    # there, sysctl values and the VIP included, and leaves it exactly as it was; the
+    # real run then builds it.
+    subprocess.run([c.LAB, 'destroy', 'rs2'], check=True)
+    subprocess.run([c.LAB, 'create', 'rs2', '--topology', 'dr'], check=True)
+    assert not c.host('rs2').file('/etc/lvs-cluster').exists
+    before = c.snapshot(['rs2'])
+    rc, out = c.site('--check', '--diff', '--limit', 'rs2')
+    assert rc == 0, out[-3000:]
+    recap = out[out.index('PLAY RECAP'):]
+    assert 'changed=0' not in recap.split('rs2', 1)[1].split('\n')[0], recap
+    for shown in ('net.ipv4.conf.lo.arp_ignore = 1', '%s/32 on lo' % VIP, '/etc/lvs-cluster/host.json',
+                  '/etc/modules-load.d/lvs-cluster.conf', 'lvs-cluster: enabled'):
+        assert shown in out, shown
+    assert c.snapshot(['rs2']) == before
+    rc, out = c.site('--limit', 'rs2')
+    assert rc == 0, out[-3000:]
+    c.assert_split_2_to_1(VIP)
 
 
 def test_removing_a_real_server_keeps_the_other_real_servers_connections():
