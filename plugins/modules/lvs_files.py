@@ -199,12 +199,15 @@ def main():
                 os.unlink(tmp)
         for directory in reversed(made):
             os.rmdir(directory)
+    removed = []
     for path in remove:
         try:
             os.unlink(path)
         except OSError as exc:
-            module.fail_json(msg='absent: cannot remove %s: %s' % (path, exc),
-                             changed_files=[w[0] for w in wanted])
+            done = [w[0] for w in wanted] + removed
+            module.fail_json(msg='absent: cannot remove %s: %s' % (path, exc), changed=bool(done),
+                             changed_files=done)
+        removed.append(path)
     module.exit_json(**result)
 
 
