@@ -519,7 +519,7 @@ def _runtime_plan(plan, settings):
         host['nat_routing'] = {'table': realserver['nat_table'], 'priority': realserver['nat_priority'],
                                'replies': [dict(r) for r in realserver['nat_replies']]}
     # In the order of the files (90-lvs-director.conf, 90-lvs-realserver.conf by default,
-    # 90-lvs-router.conf), as systemd-sysctl and the boot script read them: the later wins.
+    # 90-lvs-router.conf), as systemd-sysctl and procps read them: the later wins.
     for role in (director, realserver, router):
         if role is not None:
             sysctls.update(role['sysctls'])

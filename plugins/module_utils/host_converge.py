@@ -4,9 +4,10 @@
 """lvs_host's converge: read a host, decide with host_plan, write, in one run.
 
 Shared by the module (lvs.cluster.lvs_host, through AnsibleModule) and the boot program
-(host_boot, at boot, without Ansible): both hand run() an object with the AnsibleModule
-methods it uses (params, check_mode, _diff, run_command, get_bin_path, fail_json), so
-what a reboot restores is applied by the code the playbook run was tested with.
+(host_boot, at boot, without Ansible): both call converge() with an object that has the
+AnsibleModule methods run() uses (params, check_mode, _diff, run_command, get_bin_path,
+fail_json), so what a reboot restores is applied by the code the playbook run was tested
+with.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -312,7 +313,8 @@ def run(module, changes, resources):
     to_start = [s["name"] for s in services if s["started"] and not process_running(s["name"])]
     ipvsadm, sync_running = running_sync_daemons(host) if p["stop_sync_daemons"] else (None, [])
 
-    # 3. Change, in order: modules, sysctls, nft, rules, routes, timeouts, services, sync daemons.
+    # 3. Change, in order: modules, sysctls, nft, rules, routes, timeouts, addresses, the IPVS
+    # table, the boot program and state, services, sync daemons.
     diffs = []
     for name in to_load:
         changes.append("kernel module %s loaded" % name)
