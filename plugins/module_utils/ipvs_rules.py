@@ -350,11 +350,18 @@ def _tun_switches(dest):
 
 
 def render_save(services, thresholds=True):
-    """SERVICES (service dicts with realservers) as ipvsadm-save -n text, in the order
-    ipvsadm -S -n lists them (see ipvsadm_service_order); THRESHOLDS as for
-    render_service_lines."""
+    """SERVICES (service dicts with realservers, for a live table in the kernel's dump
+    order) as ipvsadm-save -n text, in the order ipvsadm -S -n lists them (see
+    ipvsadm_service_order); THRESHOLDS as for render_service_lines."""
+    return render_listed(ipvsadm_service_order(services), thresholds)
+
+
+def render_listed(listed, thresholds=True):
+    """LISTED, services already in ipvsadm's order (ipvsadm_service_order's result), as
+    ipvsadm-save -n text.  Never sort twice: ipvsadm sorts the dump once, and when
+    addresses compare in a cycle, sorting its result again can give another order."""
     lines = []
-    for svc in ipvsadm_service_order(services):
+    for svc in listed:
         lines.extend(render_service_lines(svc, thresholds))
     return ''.join(line + '\n' for line in lines)
 

@@ -231,7 +231,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.lvs.cluster.plugins.module_utils.base import LVSError
 from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_model import public_service
-from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_rules import ipvsadm_service_order, render_save
+from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_rules import ipvsadm_service_order, render_listed
 from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_session import open_session
 
 
@@ -246,10 +246,11 @@ def main():
         module.fail_json(msg=str(exc))
     finally:
         session.close()
-    # The kernel's dump order in, ipvsadm's order out (it depends on the input order).
+    # The kernel's dump order in, ipvsadm's order out (it depends on the input order);
+    # sorted once, for the list and the text alike, as ipvsadm does.
     services = ipvsadm_service_order(table.values())
     module.exit_json(changed=False, services=[public_service(svc, with_stats=True) for svc in services],
-                     timeouts=timeouts, save=render_save(services, thresholds=module.params['save_thresholds']))
+                     timeouts=timeouts, save=render_listed(services, thresholds=module.params['save_thresholds']))
 
 
 if __name__ == '__main__':

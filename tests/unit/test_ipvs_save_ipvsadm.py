@@ -9,7 +9,7 @@ import pytest
 
 from ansible_collections.lvs.cluster.plugins.module_utils.base import LVSError
 from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_rules import (
-    ipvsadm_dest_order, ipvsadm_service_order, render_save, render_service_lines, wanted_from_rules,
+    ipvsadm_dest_order, ipvsadm_service_order, render_listed, render_save, render_service_lines, wanted_from_rules,
 )
 
 
@@ -136,6 +136,24 @@ def test_a_comparison_cycle_follows_glibc_merge_sort_and_the_input_order():
     a, b, c = service(address='10.0.0.1'), service(address='100.0.0.1'), service(address='192.168.0.1')
     assert _addresses(ipvsadm_service_order([a, b, c])) == ['10.0.0.1', '100.0.0.1', '192.168.0.1']
     assert _addresses(ipvsadm_service_order([c, b, a])) == ['192.168.0.1', '10.0.0.1', '100.0.0.1']
+
+
+def test_a_listing_is_sorted_once_like_ipvsadm():
+    # A dump order Linux 6.12 gave in the lab (test_ipvs_save_oracle's table restored).
+    # ipvsadm sorts it once; sorting that result again moves 192.168.0.1 ahead of the
+    # cycle, so the save text must come from the one sort that the list comes from.
+    dumped = [service(protocol='udp', port=5060), service(protocol='udp', address='192.0.2.11', port=5060),
+              service(port=443), service(protocol='udp', address='2001:db8::1', port=53, family='ipv6'),
+              service(address='10.1.0.1'), service(address='192.168.0.1'), service(address='100.0.0.1'),
+              service(), service(protocol='udp', port=53), service(address='2001:db8::1', port=443, family='ipv6'),
+              service(port=0), service(protocol='fwmark', fwmark=3), service(protocol='fwmark', fwmark=7),
+              service(protocol='fwmark', fwmark=7, family='ipv6')]
+    listed = ipvsadm_service_order(dumped)
+    tcp4 = ['-A -t 192.0.2.10:0 -s wlc', '-A -t 192.0.2.10:80 -s wlc', '-A -t 192.0.2.10:443 -s wlc',
+            '-A -t 10.1.0.1:80 -s wlc', '-A -t 100.0.0.1:80 -s wlc', '-A -t 192.168.0.1:80 -s wlc']
+    assert render_listed(listed).splitlines()[:6] == tcp4          # what ipvsadm -S -n printed
+    assert render_save(dumped) == render_listed(listed)
+    assert render_save(listed).splitlines()[:6] != tcp4              # sorted twice: another order
 
 
 def test_marks_far_apart_compare_backwards_like_ipvsadm():
