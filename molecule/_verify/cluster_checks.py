@@ -90,31 +90,36 @@ def addresses(name, device):
     return sh(name, 'ip -o addr show dev %s' % device)
 
 
-def reboot(name):
-    """Shut the host down and boot it: runtime state is lost, files and enabled services
-    stay. The boot service must have run at this boot and restored the state without a
-    failure: on a systemd host its unit is active and its journal has the boot program's
-    closing line; on a sysv host, the line is in the init script's output (no journal:
-    checked by the traffic). Only lab hosts boot (a podman container has no init running
-    our service)."""
+def reboot(*names):
+    """Shut the hosts NAMES down and boot them, side by side (as when a rack loses power
+    and gets it back): runtime state is lost, files and enabled services stay. The boot
+    service must have run at this boot and restored the state without a failure: on a
+    systemd host its unit is active and its journal has the boot program's closing line;
+    on a sysv host, the line is in the init script's output (no journal: checked by the
+    traffic). Only lab hosts boot (a podman container has no init running our service)."""
     if FLAVOUR != 'lab':
         pytest.skip('reboot needs lab hosts (podman containers run no init)')
-    subprocess.run([LAB, 'stop', name], check=True)
-    subprocess.run([LAB, 'start', name], check=True)
-    if host(name).exists('systemctl') and host(name).file('/run/systemd/system').is_directory:
-        assert host(name).run('systemctl is-active lvs-cluster.service').stdout.strip() == 'active', \
+    subprocess.run([LAB, 'stop'] + list(names), check=True)
+    subprocess.run([LAB, 'start'] + list(names), check=True)
+    for name in names:
+        # One call per host: whether systemd runs it, the unit's state, its boot's lines.
+        out = sh(name, 'if [ -d /run/systemd/system ]; then '
+                       'echo "unit: $(systemctl is-active lvs-cluster.service)"; ' + BOOT_JOURNAL +
+                       '; else echo "unit: sysv"; fi')
+        state, journal = out.split('\n', 1) if '\n' in out else (out, '')
+        if state == 'unit: sysv':
+            continue
+        assert state == 'unit: active', \
             host(name).run('systemctl status lvs-cluster.service; journalctl -b -u lvs-cluster.service').stdout
-        journal = boot_journal(name)
         assert 'lvs-cluster: host state restored from ' in journal, journal
         assert 'lvs-cluster: error' not in journal, journal
 
 
-def boot_journal(name):
-    """The lvs-cluster service's lines of its run at this boot, in NAME's journal (systemd
-    hosts). By the unit's invocation ID, not `journalctl -b`: lab hosts share the guest's
-    kernel, so every boot of a lab host has the guest's boot ID."""
-    return sh(name, 'journalctl -o cat --no-pager _SYSTEMD_INVOCATION_ID='
-                    '"$(systemctl show -p InvocationID --value lvs-cluster.service)"')
+# The lvs-cluster service's lines of its run at this boot, in a host's journal (systemd
+# hosts). By the unit's invocation ID, not `journalctl -b`: lab hosts share the guest's
+# kernel, so every boot of a lab host has the guest's boot ID.
+BOOT_JOURNAL = ('journalctl -o cat --no-pager _SYSTEMD_INVOCATION_ID='
+                '"$(systemctl show -p InvocationID --value lvs-cluster.service)"')
 
 
 def snapshot(names):

@@ -62,8 +62,7 @@ def test_with_lvs_conf_dir_elsewhere_a_reboot_brings_the_cluster_back_without_an
         assert c.host(name).file('/opt/lvs-cluster/host.json').is_file, name
         assert not c.host(name).file('/etc/lvs-cluster').exists, name
         assert '/opt/lvs-cluster/host.json' in c.sh(name, 'systemctl cat lvs-cluster.service'), name
-    c.reboot('director')
-    c.reboot('rs1')
+    c.reboot('director', 'rs1')
     assert ' %s/32 ' % VIP in c.addresses('rs1', 'lo')
     assert 'meta mark set' in c.sh('director', 'nft list table inet lvs_cluster')
     c.wait_for(lambda: ' %s/32 ' % VIP in c.addresses('director', 'eth0'), 30, 'keepalived to take the VIP')

@@ -26,9 +26,7 @@ def test_router_forwards_and_real_servers_hold_the_vip_on_lo():
 
 
 def test_after_a_reboot_of_the_router_director_and_a_real_server_traffic_flows_without_ansible():
-    c.reboot('router')
-    c.reboot('director')
-    c.reboot('rs1')
+    c.reboot('router', 'director', 'rs1')
     assert c.table() == TABLE
     assert c.sysctl('router', 'net.ipv4.conf.all.rp_filter') == '2'
     c.assert_split_2_to_1(VIP)

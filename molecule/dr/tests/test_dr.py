@@ -33,8 +33,7 @@ def test_vip_on_the_director_and_on_each_real_servers_lo_with_arp_suppressed():
 
 
 def test_after_a_reboot_of_the_director_and_a_real_server_traffic_flows_without_ansible():
-    c.reboot('director')
-    c.reboot('rs1')
+    c.reboot('director', 'rs1')
     assert c.table() == TABLE
     assert ' %s/32 ' % VIP in c.addresses('rs1', 'lo')
     assert c.sysctl('rs1', 'net.ipv4.conf.all.arp_ignore') == '1'

@@ -52,8 +52,7 @@ def test_director_has_the_inventorys_ipvs_timeouts():
 
 
 def test_after_a_reboot_of_the_director_and_a_real_server_traffic_flows_without_ansible():
-    c.reboot('director')
-    c.reboot('rs1')
+    c.reboot('director', 'rs1')
     assert c.table() == TABLE
     # The boot service sets them again (the kernel starts with 900 120 300).
     assert TIMEOUTS in c.sh('director', 'ipvsadm -L --timeout')

@@ -33,8 +33,7 @@ def test_router_forwards_with_loose_reverse_path_filtering():
 
 
 def test_after_a_reboot_of_the_director_and_a_real_server_traffic_flows_without_ansible():
-    c.reboot('director')
-    c.reboot('rs1')
+    c.reboot('director', 'rs1')
     assert c.table() == TABLE
     assert ' %s/32 ' % VIP in c.addresses('rs1', 'tunl0')
     assert c.sysctl('rs1', 'net.ipv4.conf.tunl0.rp_filter') == '0'

@@ -16,11 +16,12 @@ A lab host is what a container is, built by hand so it stays cheap under emulati
 Commands (`lab` is a shell front end; `exec` never pays for a Python start):
   lab up TOPOLOGY            create and start every host of a topology file
   lab down [TOPOLOGY]        destroy the topology's hosts (default: every lab host)
-  lab create NAME [--topology T] | start NAME | destroy NAME
-  lab stop NAME [--power-cut]
-                             shut the host down through its init (systemd: poweroff;
-                             sysv hosts and --power-cut: every process killed at once,
-                             as a pulled power cord)
+  lab create NAME [--topology T] | destroy NAME
+  lab start NAME...          boot the hosts side by side
+  lab stop NAME... [--power-cut]
+                             shut the hosts down side by side through their init
+                             (systemd: poweroff; sysv hosts and --power-cut: every
+                             process killed at once, as a pulled power cord)
   lab exec NAME CMD...       run CMD inside a host
   lab inventory TOPOLOGY [--connection ssh|lvs_lab]
                              Ansible inventory (YAML) for the topology's hosts: over SSH
@@ -198,8 +199,11 @@ def web_ports(spec):
     return " ".join(str(int(p)) for p in ports)
 
 
-def start(name):
-    wait_booted(name, power_on(name))
+def start(names):
+    """Boot the hosts NAMES side by side (as a rack powers on)."""
+    booting = [(name, power_on(name)) for name in names]
+    for name, proc in booting:
+        wait_booted(name, proc)
 
 
 def power_on(name):
@@ -291,27 +295,32 @@ def wait_booted(name, proc):
         fh.write(pid)
 
 
-def stop(name, power_cut=False):
-    """Shut the host down: through systemd (poweroff: units stopped in order, then PID 1
-    exits), or with --power-cut and on sysv hosts by killing every process at once. Either
-    way its network goes (a reboot loses runtime state: addresses, IPVS rules) and its
-    filesystem stays."""
-    pid = leader_pid(name)
-    if pid and not power_cut and host_init(read_spec(name)) == "systemd":
-        os.kill(pid, signal.SIGRTMIN + 4)     # systemd: start poweroff.target
-        if not wait_gone(pid, 60):
+def stop(names, power_cut=False):
+    """Shut the hosts NAMES down side by side (as a rack powers off): through systemd
+    (poweroff: units stopped in order, then PID 1 exits), or with --power-cut and on sysv
+    hosts by killing every process at once. Either way its network goes (a reboot loses
+    runtime state: addresses, IPVS rules) and its filesystem stays."""
+    leaders = []
+    for name in names:
+        pid = leader_pid(name)
+        orderly = bool(pid) and not power_cut and host_init(read_spec(name)) == "systemd"
+        if orderly:
+            os.kill(pid, signal.SIGRTMIN + 4)     # systemd: start poweroff.target
+        leaders.append((name, pid, orderly))
+    for name, pid, orderly in leaders:
+        if orderly and not wait_gone(pid, 60):
             sys.stderr.write("lab: warning: %s did not shut down in 60 s; cutting its power\n" % name)
-    if pid and os.path.exists("/proc/" + str(pid)):
-        # SIGKILL to a PID namespace's init kills every process in the namespace.
-        os.kill(pid, signal.SIGKILL)
-        wait_gone(pid, 5)
-    try:
-        os.unlink(os.path.join(hdir(name), "pid"))
-    except FileNotFoundError:
-        pass
-    if os.path.exists("/run/netns/" + netns(name)):
-        sh("ip", "netns", "del", netns(name))
-    remove_cgroup(os.path.join(CGROUPS, name))
+        if pid and os.path.exists("/proc/" + str(pid)):
+            # SIGKILL to a PID namespace's init kills every process in the namespace.
+            os.kill(pid, signal.SIGKILL)
+            wait_gone(pid, 5)
+        try:
+            os.unlink(os.path.join(hdir(name), "pid"))
+        except FileNotFoundError:
+            pass
+        if os.path.exists("/run/netns/" + netns(name)):
+            sh("ip", "netns", "del", netns(name))
+        remove_cgroup(os.path.join(CGROUPS, name))
 
 
 def wait_gone(pid, seconds):
@@ -334,7 +343,7 @@ def remove_cgroup(path):
 
 def destroy(name):
     read_spec(name)
-    stop(name, power_cut=True)    # a host thrown away needs no orderly shutdown
+    stop([name], power_cut=True)    # a host thrown away needs no orderly shutdown
     shutil.rmtree(hdir(name))
 
 
@@ -354,9 +363,7 @@ def up(topo):
     """Every host of the topology, booted side by side (as a rack powers on)."""
     for name, host in topo["hosts"].items():
         create(name, dict(host, topology=topo["_path"]))
-    booting = [(name, power_on(name)) for name in topo["hosts"]]
-    for name, proc in booting:
-        wait_booted(name, proc)
+    start(list(topo["hosts"]))
 
 
 def down(topo=None):
@@ -403,14 +410,18 @@ def main(argv):
             topo = load_topology(args[args.index("--topology") + 1])
             spec = dict(topo["hosts"][args[0]], topology=topo["_path"])
         create(args[0], spec)
-        start(args[0])
+        start([args[0]])
     elif cmd == "stop":
         names = [a for a in args if a != "--power-cut"]
-        if len(names) != 1:
-            die("usage: lab stop NAME [--power-cut]")
-        stop(names[0], power_cut="--power-cut" in args)
-    elif cmd in ("start", "destroy"):
-        {"start": start, "destroy": destroy}[cmd](args[0])
+        if not names:
+            die("usage: lab stop NAME... [--power-cut]")
+        stop(names, power_cut="--power-cut" in args)
+    elif cmd == "start":
+        if not args:
+            die("usage: lab start NAME...")
+        start(args)
+    elif cmd == "destroy":
+        destroy(args[0])
     elif cmd == "exec":
         exec_in(args[0], args[1:])
     elif cmd == "inventory":
