@@ -6,6 +6,7 @@ through testinfra: the lab's backend (lab exec: SSH into the guest as the lab ho
 user, tests/lab/bin/lab) or podman's (LVS_MOLECULE_HOSTS=podman).
 """
 import collections
+import contextlib
 import json
 import os
 import shlex
@@ -163,6 +164,31 @@ def playbook(name, *args, extra_vars=None, env=None):
     proc = subprocess.run(playbook_argv(name, *args, extra_vars=extra_vars), capture_output=True,
                           text=True, check=False, env=dict(os.environ, **(env or {})))
     return proc.returncode, proc.stdout + proc.stderr
+
+
+@contextlib.contextmanager
+def load(vip, label, rate=20, connections=4):
+    """Traffic from the client for the length of the with-block (tests/lab/bin/lab_load.py:
+    RATE new requests a second and CONNECTIONS long-lived ones writing every 100 ms); the
+    yielded dict gets lab_load.py's summary when the block ends, and the scenario's log a
+    line with it, LABEL first. The block starts once a second's requests are answered."""
+    sh('client', 'rm -f /tmp/load.*; (python3 /usr/local/lib/lab/lab_load.py %s --rate %s --connections %d '
+                 '--stop-file /tmp/load.stop --records /tmp/load.records >/tmp/load.json 2>/tmp/load.err &)'
+       % (vip, rate, connections))
+    wait_for(lambda: int(sh('client', 'grep -c \'"outcome": "ok"\' /tmp/load.records || true') or 0) >= rate,
+             30, 'the load to start')
+    summary = {}
+    yield summary
+    sh('client', 'touch /tmp/load.stop')
+    wait_for(lambda: sh('client', 'cat /tmp/load.json'), 30, 'the load summary')
+    summary.update(json.loads(sh('client', 'cat /tmp/load.json')))
+    # In the scenario's log, past pytest's capture: the figures of every operation.
+    sys.__stderr__.write('load: %s: %s\n' % (label, json.dumps(summary, sort_keys=True)))
+
+
+def assert_no_request_failed_and_no_connection_lost(summary, connections=4):
+    assert summary['requests']['ok'] > 0 and summary['requests']['failed'] == 0, summary
+    assert summary['connections']['kept'] == connections, summary
 
 
 def wait_for(predicate, timeout, what):

@@ -1,8 +1,11 @@
 """DR on one segment (seeds 000, 003), built by playbooks/site.yml from
 playbooks/inventories/dr. Read top to bottom: traffic, the director's table, what each
 host was given, a reboot, then safety: bad inventories and check mode change no host, a
-new host included; removing a real server keeps the other real server's connections."""
+new host included; removing a real server keeps the other real server's connections;
+under load, adding it back, a re-run and a weight change fail no request and lose no
+connection, while a real server deleted by hand does."""
 import subprocess
+import time
 
 import cluster_checks as c
 
@@ -115,3 +118,33 @@ def test_removing_a_real_server_keeps_the_other_real_servers_connections():
     lines = c.sh('client', 'cat /tmp/slow').splitlines()
     assert lines[-1] == 'end' and len(lines) > 5, lines
     assert all(line.split()[0] == keep for line in lines[:-1]), (keep, gone, lines)
+
+
+def test_under_load_adding_a_real_server_a_re_run_and_a_weight_change_lose_nothing():
+    # The load users put on a cluster while they change it: 20 new requests a second and 4
+    # long-lived connections writing every 100 ms (tests/lab/bin/lab_load.py), through each
+    # run. The real server removed above comes back (its VIP and ARP settings before the
+    # director's table points at it), then a run with nothing to change, then new weights.
+    with c.load(VIP, 'a real server added (site.yml)') as added:
+        rc, out = c.site()
+        assert rc == 0, out[-3000:]
+    assert c.table() == TABLE
+    c.assert_no_request_failed_and_no_connection_lost(added)
+    with c.load(VIP, 'site.yml re-run, nothing to change') as rerun:
+        rc, out = c.site()
+        assert rc == 0, out[-3000:]
+    c.assert_no_request_failed_and_no_connection_lost(rerun)
+    services = [{'address': VIP, 'port': 80, 'scheduler': 'wrr',
+                 'realservers': [{'host': 'rs1', 'weight': 1}, {'host': 'rs2', 'weight': 1}]}]
+    with c.load(VIP, 'weights changed (site.yml)') as weights:
+        rc, out = c.site(extra_vars={'lvs_services': services})
+        assert rc == 0, out[-3000:]
+    assert c.table() == TABLE.replace('-w 2', '-w 1')
+    c.assert_no_request_failed_and_no_connection_lost(weights)
+    assert set(weights['requests']['servers']) == {'rs1', 'rs2'}, weights
+    # The unsafe way, by hand: a real server deleted from the table under load (ipvsadm -d;
+    # expire_nodest_conn=1 drops its connections' next packets) loses its connections.
+    with c.load(VIP, 'a real server deleted by hand (ipvsadm -d)') as by_hand:
+        c.sh('director', 'ipvsadm -d -t %s:80 -r %s:80' % (VIP, ADDRESS['rs2']))
+        time.sleep(4)
+    assert by_hand['connections']['kept'] < 4, by_hand

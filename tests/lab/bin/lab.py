@@ -184,12 +184,24 @@ def create(name, spec):
     # first boot (the guest's root stays as it is).
     if spec.get("bare"):
         open(os.path.join(d, "bare"), "w").close()
-    # Every real server serves HTTP that names itself (written into its own /srv).
+    # Every real server serves HTTP that names itself (written into its own /srv), and
+    # /cgi-bin/echo: each line POSTed comes back prefixed with the name, as it arrives
+    # (lab_load.py's long-lived connections).
     if spec.get("web"):
         www = os.path.join(d, "upper", "srv", "www")
-        os.makedirs(www)
+        os.makedirs(os.path.join(www, "cgi-bin"))
         with open(os.path.join(www, "index.html"), "w") as fh:
             fh.write(name + "\n")
+        echo = os.path.join(www, "cgi-bin", "echo")
+        with open(echo, "w") as fh:
+            fh.write(ECHO_CGI % name)
+        os.chmod(echo, 0o755)
+
+
+ECHO_CGI = """#!/bin/sh
+printf 'Content-Type: text/plain\\r\\n\\r\\n'
+while read -r line; do echo "%s $line"; done
+"""
 
 
 def web_ports(spec):
