@@ -154,6 +154,17 @@ def service_enabled(host, manager, name):
     return host.module.run_command([host.tool("chkconfig", "services"), name])[0] == 0
 
 
+def units_changed_on_disk(host, manager, names):
+    """The services of NAMES whose unit file changed since systemd loaded it (an upgrade
+    rewrote lvs-cluster.service): systemd keeps the old definition until a daemon-reload."""
+    if manager != "systemd":
+        return []
+    systemctl = host.tool("systemctl", "services")
+    return [name for name in names
+            if host.module.run_command([systemctl, "show", "-p", "NeedDaemonReload", "--value",
+                                        name + ".service"])[1].strip() == "yes"]
+
+
 def enable_service(host, manager, name):
     what = "services: enabling %s at boot" % name
     if manager == "systemd":
@@ -309,6 +320,7 @@ def run(module, changes, resources):
     boot_do = read_boot(boot, p) if boot is not None else []
 
     manager = service_manager(host) if services else None
+    to_reload = units_changed_on_disk(host, manager, [s["name"] for s in services])
     to_enable = [s["name"] for s in services if not service_enabled(host, manager, s["name"])]
     to_start = [s["name"] for s in services if s["started"] and not process_running(s["name"])]
     ipvsadm, sync_running = running_sync_daemons(host) if p["stop_sync_daemons"] else (None, [])
@@ -489,6 +501,12 @@ def run(module, changes, resources):
         diffs.extend({"before_header": item["path"], "after_header": item["path"],
                       "before": item["before"], "after": item["after"]} for item in boot_do)
 
+    if to_reload:
+        changes.append("systemd: unit files reloaded (%s changed on disk)"
+                       % ", ".join(n + ".service" for n in to_reload))
+        if not check:
+            host.run([host.tool("systemctl", "services"), "daemon-reload"],
+                     "services: reloading systemd's unit files")
     enabled, started = [], []
     for service in services:
         name = service["name"]
@@ -530,7 +548,7 @@ def run(module, changes, resources):
                         "default_route": route_do},
         "routes": ["%s via %s" % (r["to"], r["via"]) for r in routes_do],
         "ipvs_timeouts": timeouts_after,
-        "services": {"manager": manager, "enabled": enabled, "started": started},
+        "services": {"manager": manager, "enabled": enabled, "started": started, "reloaded": to_reload},
         "sync_daemons_stopped": list(sync_running),
         "addresses": {"links_up": links_up,
                       "added": [hp.address_text(e["address"], e["prefix"], e["interface"]) for e in addr_adds],

@@ -252,6 +252,8 @@ options:
         sysv init with C(update-rc.d) (enabled when C(/etc/rc2.d/S*NAME) exists; C(update-rc.d NAME enable)
         when the init script has links already, C(update-rc.d NAME defaults) when it has none) or C(chkconfig)
         (C(chkconfig --add NAME), C(chkconfig NAME on)). A host with none fails before anything is changed.
+      - On systemd, a service whose unit file changed on disk since systemd loaded it (C(NeedDaemonReload), e.g. an
+        upgrade rewrote it) gets C(systemctl daemon-reload) first, so that systemd runs what the file says.
     type: list
     elements: dict
     default: []
@@ -439,7 +441,11 @@ services:
       description: The services this run started (a caller reloads only a service it did not just start).
       type: list
       elements: str
-  sample: {"manager": "systemd", "enabled": ["lvs-cluster"], "started": ["keepalived"]}
+    reloaded:
+      description: The services whose changed unit file made this run reload systemd's unit files.
+      type: list
+      elements: str
+  sample: {"manager": "systemd", "enabled": ["lvs-cluster"], "started": ["keepalived"], "reloaded": []}
 sync_daemons_stopped:
   description: The IPVS connection sync daemons stopped (V(master), V(backup)).
   returned: always

@@ -12,10 +12,11 @@ from ansible_collections.lvs.cluster.plugins.module_utils import host_converge a
 
 
 class FakeHost(object):
-    def __init__(self, bins=(), rcs=None, out=''):
+    def __init__(self, bins=(), rcs=None, out='', outs=None):
         self.module = mock.MagicMock()
         self.module.get_bin_path.side_effect = lambda name: '/usr/sbin/' + name if name in bins else None
-        self.module.run_command.side_effect = lambda argv: ((rcs or {}).get(tuple(argv[1:]), 0), out, '')
+        self.module.run_command.side_effect = lambda argv: ((rcs or {}).get(tuple(argv[1:]), 0),
+                                                            (outs or {}).get(tuple(argv[1:]), out), '')
         self.module.params = {'services': [{'name': 'keepalived'}]}
         self.ran = []
 
@@ -90,6 +91,14 @@ def test_systemd_enabled_is_is_enabled():
     sysv = FakeHost()
     lvs_host.start_service(sysv, 'update-rc.d', 'keepalived')
     assert sysv.ran == [['/usr/sbin/service', 'keepalived', 'start']]
+
+
+def test_a_unit_changed_on_disk_is_what_systemd_says_needs_a_reload():
+    # systemctl show -p NeedDaemonReload --value prints yes or no per unit.
+    host = FakeHost(outs={('show', '-p', 'NeedDaemonReload', '--value', 'lvs-cluster.service'): 'yes\n',
+                          ('show', '-p', 'NeedDaemonReload', '--value', 'keepalived.service'): 'no\n'})
+    assert lvs_host.units_changed_on_disk(host, 'systemd', ['keepalived', 'lvs-cluster']) == ['lvs-cluster']
+    assert lvs_host.units_changed_on_disk(host, 'update-rc.d', ['keepalived', 'lvs-cluster']) == []
 
 
 def test_sync_daemons_read_from_ipvsadm():

@@ -40,11 +40,19 @@ def test_after_a_reboot_of_the_director_and_a_real_server_traffic_flows_without_
     c.assert_split_2_to_1(VIP)
 
 
+def need_daemon_reload(name):
+    return c.sh(name, 'systemctl show -p NeedDaemonReload --value lvs-cluster.service').strip()
+
+
 def test_a_vip_taken_out_of_lvs_services_leaves_every_host_and_no_other_address_does():
     # The service moves to another VIP: the old one leaves the director's eth0 and the real
     # servers' tunl0 (lvs_host's address record); an address the collection never put up stays.
+    # And rs1's unit file differs from what systemd loaded (as after an upgrade of the
+    # collection): the run rewrites it and has systemd reload it.
     moved = '192.0.2.101'
     c.sh('rs1', 'ip addr add 198.51.100.77/32 dev lo')
+    c.sh('rs1', 'echo "# from an older release" >> /etc/systemd/system/lvs-cluster.service')
+    assert need_daemon_reload('rs1') == 'yes'
     services = [{'name': 'web', 'protocol': 'tcp', 'address': moved, 'port': 80, 'scheduler': 'wrr',
                  'forwarding': 'tun', 'realservers': [{'host': 'rs1', 'weight': 2}, {'host': 'rs2', 'weight': 1}]}]
     rc, out = c.site(extra_vars={'lvs_services': services})
@@ -55,5 +63,7 @@ def test_a_vip_taken_out_of_lvs_services_leaves_every_host_and_no_other_address_
         tunl0 = c.addresses(rs, 'tunl0')
         assert ' %s/32 ' % moved in tunl0 and ' %s/32 ' % VIP not in tunl0, (rs, tunl0)
     assert ' 198.51.100.77/32 ' in c.addresses('rs1', 'lo')
+    assert need_daemon_reload('rs1') == 'no'
+    assert 'older release' not in c.sh('rs1', 'systemctl cat lvs-cluster.service')
     assert c.table() == TABLE.replace(VIP, moved)
     c.assert_split_2_to_1(moved)
