@@ -182,8 +182,17 @@ def load(vip, label, rate=20, connections=4):
     sh('client', 'touch /tmp/load.stop')
     wait_for(lambda: sh('client', 'cat /tmp/load.json'), 30, 'the load summary')
     summary.update(json.loads(sh('client', 'cat /tmp/load.json')))
-    # In the scenario's log, past pytest's capture: the figures of every operation.
-    sys.__stderr__.write('load: %s: %s\n' % (label, json.dumps(summary, sort_keys=True)))
+    LOADS.append((label, summary))
+
+
+# Every load's summary, printed at the end of the verifier's output (each scenario's
+# conftest that uses load() imports the hook below): each operation's figures, in its log.
+LOADS = []
+
+
+def pytest_terminal_summary(terminalreporter):
+    for label, summary in LOADS:
+        terminalreporter.write_line('load: %s: %s' % (label, json.dumps(summary, sort_keys=True)))
 
 
 def assert_no_request_failed_and_no_connection_lost(summary, connections=4):
