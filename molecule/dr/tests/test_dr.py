@@ -172,4 +172,6 @@ def test_hand_changes_are_shown_and_repaired_by_the_next_run_and_no_other():
     assert ' %s/32 ' % VIP in c.addresses('director', 'eth0')
     assert c.sysctl('director', 'net.ipv4.vs.expire_nodest_conn') == '1'
     assert c.sysctl('rs1', 'net.ipv4.conf.all.arp_ignore') == '1'
-    assert c.requests(VIP) == {'rs1': 6, 'rs2': 6}
+    counts = c.requests(VIP)       # weights 1:1: 12 requests split 6:6 (within 1), none lost
+    assert sum(counts.values()) == 12 and 'TIMEOUT' not in counts, counts
+    assert abs(counts['rs1'] - 6) <= 1 and abs(counts['rs2'] - 6) <= 1, counts
