@@ -6,6 +6,8 @@
 Pure logic, run on the controller by the lvs.cluster filters:
 - drain_targets(): where one real server (an inventory host) is in a director's IPVS
   table, with the weight the inventory gives it there (playbooks/drain.yml);
+- rolling_order(): the real servers playbooks/rolling.yml restarts one at a time, each
+  with its entries and the ports to check;
 - status_lines(): which director holds each VIP and every director's table with its
   counters, as lines to print (playbooks/status.yml).
 
@@ -62,24 +64,34 @@ def drain_targets(director, host, realservers, state='drained', timeout=300):
     if state not in DRAIN_STATES:
         raise OpsError('lvs_drain_state: %r is not drained (take the real server out, the '
                        'default) or present (bring it back with its inventory weight)' % (state,))
-    if isinstance(timeout, bool) or not str(timeout).strip().isdigit() \
-            or int(str(timeout).strip()) > MAX_TIMEOUT:
-        raise OpsError('lvs_drain_timeout: %r is not a number of seconds (0..%d) to wait for '
-                       'the connections to end, e.g. -e lvs_drain_timeout=600'
-                       % (timeout, MAX_TIMEOUT))
+    _check_timeout(timeout)
     names = sorted(realservers)
     example = names[0] if names else 'rs1'
     if host is None or str(host).strip() == '':
         raise OpsError('lvs_drain_host: missing: name the real server by its inventory host, '
                        'e.g. -e lvs_drain_host=%s (lvs_realservers: %s)'
                        % (example, ', '.join(names) or 'empty'))
-    host = str(host).strip()
+    return _host_targets(director, str(host).strip(), realservers, 'lvs_drain_host')
+
+
+def _check_timeout(timeout):
+    if isinstance(timeout, bool) or not str(timeout).strip().isdigit() \
+            or int(str(timeout).strip()) > MAX_TIMEOUT:
+        raise OpsError('lvs_drain_timeout: %r is not a number of seconds (0..%d) to wait for '
+                       'the connections to end, e.g. -e lvs_drain_timeout=600'
+                       % (timeout, MAX_TIMEOUT))
+
+
+def _host_targets(director, host, realservers, field):
+    """drain_targets() for a HOST given, the error naming FIELD (the variable)."""
+    names = sorted(realservers)
+    example = names[0] if names else 'rs1'
     if not names:
-        raise OpsError('lvs_drain_host: %s: the lvs_realservers group of this inventory is empty, '
-                       'so there is no real server to drain; check -i' % host)
+        raise OpsError('%s: %s: the lvs_realservers group of this inventory is empty, '
+                       'so there is no real server to drain; check -i' % (field, host))
     if host not in realservers:
-        raise OpsError('lvs_drain_host: %r is not a host of the lvs_realservers group; name one '
-                       'of %s, e.g. -e lvs_drain_host=%s' % (host, ', '.join(names), example))
+        raise OpsError('%s: %r is not a host of the lvs_realservers group; name one '
+                       'of %s, e.g. %s' % (field, host, ', '.join(names), _example(field, example)))
     address = _host_address(host, realservers[host])
     targets = []
     in_services = set()
@@ -99,10 +111,60 @@ def drain_targets(director, host, realservers, state='drained', timeout=300):
             targets.append(target)
     if not targets:
         used = [n for n in names if n != host and _host_address(n, realservers[n]) in in_services]
-        raise OpsError('lvs_drain_host: %s (%s) is in no service of lvs_services, so no director '
+        raise OpsError('%s: %s (%s) is in no service of lvs_services, so no director '
                        'sends it connections: nothing to drain; name a real server that is%s'
-                       % (host, address, ' (%s)' % ', '.join(used) if used else ''))
+                       % (field, host, address, ' (%s)' % ', '.join(used) if used else ''))
     return targets
+
+
+def _example(field, host):
+    if field == 'lvs_drain_host':
+        return '-e lvs_drain_host=%s' % host
+    return '-e \'{"lvs_rolling_hosts": ["%s"]}\'' % host
+
+
+def rolling_order(director, hosts, realservers, command, timeout=300):
+    """The real servers playbooks/rolling.yml restarts, one at a time, in order.
+
+    DIRECTOR is the director's plan; HOSTS is lvs_rolling_hosts (a list of inventory
+    names, or None: every real server of the lvs_realservers group that is in a service,
+    in the group's order); REALSERVERS maps each host of that group to its lvs_address;
+    COMMAND is lvs_rolling_command and TIMEOUT lvs_drain_timeout. All are checked here,
+    every host included, so that a bad one fails before any real server is drained.
+
+    Returns [{'host', 'targets' (as drain_targets()), 'checks' ([{'address', 'port'}]: the
+    TCP ports it serves, to wait for before it takes connections again)}].
+    """
+    if command is None or not isinstance(command, str) or not command.strip():
+        raise OpsError('lvs_rolling_command: %s: give the command that restarts the application '
+                       'on a real server, e.g. -e "lvs_rolling_command=\'systemctl restart nginx\'"'
+                       % ('missing' if command is None or command == '' else 'not a command line: %r' % (command,)))
+    _check_timeout(timeout)
+    given = hosts is not None
+    if not given:
+        in_services = set(d['address'] for svc in wanted_from_rules(director.get('rules') or '')
+                          for d in svc['realservers'].values())
+        hosts = [name for name in realservers if _host_address(name, realservers[name]) in in_services]
+        if not hosts:
+            raise OpsError('lvs_rolling_hosts: no host of the lvs_realservers group is in a service '
+                           'of lvs_services: nothing to restart')
+    elif isinstance(hosts, str) or not isinstance(hosts, (list, tuple)) or not hosts:
+        raise OpsError('lvs_rolling_hosts: %r is not a list of real servers; give one, e.g. '
+                       '-e \'{"lvs_rolling_hosts": ["rs1", "rs2"]}\', or leave it out for every '
+                       'real server' % (hosts,))
+    order = []
+    for index, host in enumerate(hosts):
+        field = 'lvs_rolling_hosts[%d]' % index if given else 'lvs_rolling_hosts'
+        if host in [o['host'] for o in order]:
+            raise OpsError('%s: %s is named twice; name each real server once' % (field, host))
+        targets = _host_targets(director, str(host), realservers, field)
+        checks = []
+        for target in targets:
+            check = {'address': target['address'], 'port': target['port']}
+            if target['protocol'] == 'tcp' and check not in checks:
+                checks.append(check)
+        order.append({'host': str(host), 'targets': targets, 'checks': checks})
+    return order
 
 
 def _label(svc):

@@ -5,6 +5,8 @@ modes, the real server's entries come out with the inventory's weights, and each
 `rule` is how ipvsadm-save -n writes that real server (checked against the static plan's
 rules text, which is written by an independent path for the same services). Bad inputs
 are refused naming lvs_drain_host / lvs_drain_state / lvs_drain_timeout and the fix.
+rolling_order: every real server in a service by default, in the group's order, with its
+entries and the TCP ports to wait for; every bad input refused before any is drained.
 status_lines: the VIP holders (one, none, two: split brain, a director that did not
 answer) and the table rows, from hand-written ipvs_info results.
 """
@@ -12,7 +14,7 @@ import pytest
 
 from ansible_collections.lvs.cluster.plugins.module_utils.cluster import plan_cluster
 from ansible_collections.lvs.cluster.plugins.module_utils.cluster_ops import (
-    OpsError, drain_targets, interface_addresses, planned_vips, status_lines,
+    OpsError, drain_targets, interface_addresses, planned_vips, rolling_order, status_lines,
 )
 from test_cluster_ha import HA_TABLE
 from test_cluster_plan import load_inventory
@@ -217,3 +219,61 @@ def test_planned_vips_in_both_modes():
 def test_interface_addresses_reads_ip_o_addr():
     assert interface_addresses(IP_LB1) == {'127.0.0.1', '192.0.2.2', '192.0.2.100', 'fe80::1'}
     assert interface_addresses('') == set()
+
+
+# ---------------------------------------------------------------------------
+# rolling_order (playbooks/rolling.yml)
+# ---------------------------------------------------------------------------
+
+def test_rolling_every_real_server_in_a_service_in_the_groups_order_with_the_ports_to_check():
+    plan = plans('ha', ha_keepalived())['lb1']['director']
+    servers = dict(realservers('ha'), rs3='192.0.2.13/24')     # rs3: in no service, left out
+    order = rolling_order(plan, None, servers, 'systemctl restart nginx')
+    assert [o['host'] for o in order] == ['rs1', 'rs2']
+    assert order[0]['targets'] == drain_targets(plan, 'rs1', servers)
+    # NAT's real server port (8080) is where the director reaches it
+    assert order[1]['checks'] == [{'address': '192.0.2.12', 'port': 80}, {'address': '192.0.2.12', 'port': 8080}]
+
+
+def test_rolling_the_hosts_named_in_their_order_udp_and_fwmark_not_port_checked():
+    services = [{'address': '192.0.2.100', 'port': 53, 'protocol': 'udp', 'realservers': [{'host': 'rs1'}]},
+                {'protocol': 'fwmark', 'fwmark': 5, 'match': {'protocol': 'tcp', 'address': '192.0.2.101', 'ports': [443]},
+                 'realservers': [{'host': 'rs1'}, {'host': 'rs2'}]},
+                {'address': '192.0.2.100', 'port': 80, 'realservers': [{'host': 'rs2'}, {'host': 'rs1'}]}]
+    hostvars, groups = load_inventory('dr')[1:]
+    plan = plan_cluster(services, hostvars, groups)['director']['director']
+    order = rolling_order(plan, ['rs2', 'rs1'], realservers('dr'), 'true', '60')
+    assert [o['host'] for o in order] == ['rs2', 'rs1']
+    assert [len(o['targets']) for o in order] == [2, 3]
+    assert order[1]['checks'] == [{'address': '192.0.2.11', 'port': 80}]
+
+
+ROLLING_REFUSED = [
+    # (hosts, command, timeout, what the message must say)
+    (None, None, 300, 'lvs_rolling_command: missing: give the command that restarts the application on a '
+                      'real server, e.g. -e "lvs_rolling_command=\'systemctl restart nginx\'"'),
+    (None, '  ', 300, "lvs_rolling_command: not a command line: '  '"),
+    (None, ['systemctl', 'restart'], 300, 'lvs_rolling_command: not a command line'),
+    (None, 'true', 'soon', "lvs_drain_timeout: 'soon' is not a number of seconds"),
+    ('rs1', 'true', 300, "lvs_rolling_hosts: 'rs1' is not a list of real servers; give one, e.g. "
+                         '-e \'{"lvs_rolling_hosts": ["rs1", "rs2"]}\''),
+    ([], 'true', 300, 'lvs_rolling_hosts: [] is not a list'),
+    (['rs1', 'rs9'], 'true', 300, "lvs_rolling_hosts[1]: 'rs9' is not a host of the lvs_realservers group; "
+                                  'name one of rs1, rs2, e.g. -e \'{"lvs_rolling_hosts": ["rs1"]}\''),
+    (['rs1', 'rs1'], 'true', 300, 'lvs_rolling_hosts[1]: rs1 is named twice'),
+]
+
+
+@pytest.mark.parametrize('hosts, command, timeout, message', ROLLING_REFUSED)
+def test_rolling_bad_inputs_are_refused_naming_the_variable(hosts, command, timeout, message):
+    plan = plans('dr')['director']['director']
+    with pytest.raises(OpsError) as exc:
+        rolling_order(plan, hosts, realservers('dr'), command, timeout)
+    assert message in str(exc.value)
+
+
+def test_rolling_a_named_real_server_in_no_service_is_refused():
+    plan = plans('dr')['director']['director']
+    with pytest.raises(OpsError) as exc:
+        rolling_order(plan, ['rs3'], dict(realservers('dr'), rs3='192.0.2.13/24'), 'true')
+    assert str(exc.value).startswith('lvs_rolling_hosts[0]: rs3 (192.0.2.13) is in no service')

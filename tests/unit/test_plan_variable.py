@@ -168,6 +168,24 @@ def test_drain_and_status_run_without_facts_as_variables(tmp_path):
     assert any('192.0.2.100' in line for line in lines), lines
 
 
+def test_rolling_runs_without_facts_as_variables_one_real_server_after_the_other(tmp_path):
+    inventory = [os.path.join(INVENTORIES, 'ha')]
+    rc, results, output = playbook(tmp_path, os.path.join(REPO, 'playbooks', 'rolling.yml'), inventory,
+                                   extra_vars={'lvs_rolling_command': 'true'})
+    assert rc == 0, output
+    assert_no_fact_deprecation(output)
+    assert_modules_ran_as_root(results)
+    weights = task(results, "Set the weight in every service, 0 (drain, no new connections) "
+                            "or the inventory's (bring back)")
+    # Drained, then back, on both directors: rs1 first, then rs2; each restart once.
+    assert [sorted(hosts) for hosts in weights] == [['lb1', 'lb2']] * 4
+    assert [hosts['lb1']['results'][0]['item']['address'] for hosts in weights] == \
+        ['192.0.2.11', '192.0.2.11', '192.0.2.12', '192.0.2.12']
+    restarts = task(results, 'Restart the application (lvs_rolling_command) on rs1') + \
+        task(results, 'Restart the application (lvs_rolling_command) on rs2')
+    assert [len(hosts) for hosts in restarts] == [1, 1], restarts
+
+
 def copy_inventory(tmp_path, name):
     inventory = tmp_path / name
     shutil.copytree(os.path.join(INVENTORIES, name), inventory)

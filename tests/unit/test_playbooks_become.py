@@ -12,7 +12,7 @@ PLAYBOOKS = sorted(glob.glob(os.path.join(REPO, 'playbooks', '*.yml')))
 
 
 def test_there_are_operator_playbooks():
-    assert [os.path.basename(p) for p in PLAYBOOKS] == ['drain.yml', 'site.yml', 'status.yml']
+    assert [os.path.basename(p) for p in PLAYBOOKS] == ['drain.yml', 'rolling.yml', 'site.yml', 'status.yml']
 
 
 @pytest.mark.parametrize('path', PLAYBOOKS, ids=os.path.basename)

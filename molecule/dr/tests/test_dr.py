@@ -1,12 +1,9 @@
 """DR on one segment (seeds 000, 003), built by playbooks/site.yml from
 playbooks/inventories/dr. Read top to bottom: traffic, the director's table, what each
 host was given, a reboot, then safety: bad inventories and check mode change no host, a
-new host included; removing a real server keeps the other real server's connections;
-under load, adding it back, a re-run and a weight change fail no request and lose no
-connection, while a real server deleted by hand does; hand changes are shown and repaired
-by the next run."""
+new host included; removing a real server keeps the other real server's connections.
+The same cluster under a load, changed and drifted: molecule/ops."""
 import subprocess
-import time
 
 import cluster_checks as c
 
@@ -119,60 +116,3 @@ def test_removing_a_real_server_keeps_the_other_real_servers_connections():
     lines = c.sh('client', 'cat /tmp/slow').splitlines()
     assert lines[-1] == 'end' and len(lines) > 5, lines
     assert all(line.split()[0] == keep for line in lines[:-1]), (keep, gone, lines)
-
-
-EVEN_WEIGHTS = [{'address': VIP, 'port': 80, 'scheduler': 'wrr',
-                 'realservers': [{'host': 'rs1', 'weight': 1}, {'host': 'rs2', 'weight': 1}]}]
-
-
-def test_under_load_adding_a_real_server_a_re_run_and_a_weight_change_lose_nothing():
-    # The load users put on a cluster while they change it: 20 new requests a second and 4
-    # long-lived connections writing every 100 ms (tests/lab/bin/lab_load.py), through each
-    # run. The real server removed above comes back (its VIP and ARP settings before the
-    # director's table points at it), then a run with nothing to change, then new weights.
-    with c.load(VIP, 'a real server added (site.yml)') as added:
-        rc, out = c.site()
-        assert rc == 0, out[-3000:]
-    assert c.table() == TABLE
-    c.assert_no_request_failed_and_no_connection_lost(added)
-    with c.load(VIP, 'site.yml re-run, nothing to change') as rerun:
-        rc, out = c.site()
-        assert rc == 0, out[-3000:]
-    c.assert_no_request_failed_and_no_connection_lost(rerun)
-    with c.load(VIP, 'weights changed (site.yml)') as weights:
-        rc, out = c.site(extra_vars={'lvs_services': EVEN_WEIGHTS})
-        assert rc == 0, out[-3000:]
-    assert c.table() == TABLE.replace('-w 2', '-w 1')
-    c.assert_no_request_failed_and_no_connection_lost(weights)
-    assert set(weights['requests']['servers']) == {'rs1', 'rs2'}, weights
-    # The unsafe way, by hand: a real server deleted from the table under load (ipvsadm -d;
-    # expire_nodest_conn=1 drops its connections' next packets) loses its connections.
-    with c.load(VIP, 'a real server deleted by hand (ipvsadm -d)') as by_hand:
-        c.sh('director', 'ipvsadm -d -t %s:80 -r %s:80' % (VIP, ADDRESS['rs2']))
-        time.sleep(4)
-    assert by_hand['connections']['kept'] < 4, by_hand
-
-
-def test_hand_changes_are_shown_and_repaired_by_the_next_run_and_no_other():
-    # Drift: besides rs2 deleted from the table by hand above, the VIP deleted from the
-    # director's eth0 and a sysctl changed there, and rs1's ARP setting changed. The next
-    # run (the same inventory) shows each in its diff, puts each back, and changes no other
-    # host.
-    c.sh('director', 'ip addr del %s/32 dev eth0 && sysctl -qw net.ipv4.vs.expire_nodest_conn=0' % VIP)
-    c.sh('rs1', 'sysctl -qw net.ipv4.conf.all.arp_ignore=0')
-    rc, out = c.site('--diff', extra_vars={'lvs_services': EVEN_WEIGHTS})
-    assert rc == 0, out[-3000:]
-    for shown in ('-net.ipv4.vs.expire_nodest_conn = 0', '+net.ipv4.vs.expire_nodest_conn = 1',
-                  '-net.ipv4.conf.all.arp_ignore = 0', '+net.ipv4.conf.all.arp_ignore = 1',
-                  '+%s/32 on eth0' % VIP, '+-a -t %s:80 -r %s:80 -g -w 1' % (VIP, ADDRESS['rs2'])):
-        assert shown in out, (shown, out[-4000:])
-    recap = out[out.index('PLAY RECAP'):]
-    assert 'changed=0' in recap.split('rs2', 1)[1].split('\n')[0], recap
-    assert c.table() == TABLE.replace('-w 2', '-w 1')
-    assert ' %s/32 ' % VIP in c.addresses('director', 'eth0')
-    assert c.sysctl('director', 'net.ipv4.vs.expire_nodest_conn') == '1'
-    assert c.sysctl('rs1', 'net.ipv4.conf.all.arp_ignore') == '1'
-    # Traffic flows to both again, none lost. Not a 6:6 split: right after these changes
-    # wrr at 1:1 has given 7:5 (Linux 6.1) and 8:4 (6.12) with the table as asserted.
-    counts = c.requests(VIP)
-    assert sum(counts.values()) == 12 and 'TIMEOUT' not in counts and counts['rs1'] and counts['rs2'], counts

@@ -7,15 +7,18 @@ Two kinds of traffic to one VIP, side by side, until STOP_FILE exists (or --seco
   - long-lived connections: CONNECTIONS of them, each POSTing to ECHO_PATH (a CGI that
     echoes every line it reads, prefixed with the real server's name) and writing one
     small line every 100 ms; each write must come back. Both directions cross the
-    cluster: in DR and TUN the client's writes are what goes through the director.
+    cluster: in DR and TUN the client's writes are what goes through the director. With
+    --lifetime each closes itself after that long and the next opens in its place (the
+    clients a drain waits for); a connection lost is replaced the same way.
 
 Every request's start, end and outcome go to RECORDS (one JSON object per line, for a
 timeline); at the end one summary line, JSON, on stdout:
   requests: ok, failed, outcomes ({outcome: count}), servers ({name: ok answers}),
             longest_gap_ms (the longest time with no request answered ok);
-  connections: kept (answering when the load stopped), reset (ended by the network or
-            the server before then), stalled (a write unanswered for STALL_MS: given up),
-            longest_wait_ms (the longest any write waited for its echo).
+  connections: opened, kept (answering until the client closed it: its lifetime or the
+            load's end), lost (the others), states ({state: count}: kept, reset by the
+            network or ended by the server, stalled (a write unanswered for STALL_MS),
+            refused, moved), longest_wait_ms (the longest any write waited for its echo).
 Stdlib only: it runs on the lab hosts' Python (Debian 12 and 13).
 """
 import argparse
@@ -78,58 +81,70 @@ class Load:
         self.requests.append((start, end, outcome, server))
         self.record('request', start=round(start, 4), end=round(end, 4), outcome=outcome, server=server)
 
-    async def connection(self, index):
-        state = {'state': 'reset', 'server': None, 'longest_wait': 0.0, 'echoes': 0}
-        self.connections.append(state)
+    async def connection_slot(self, index):
+        """One long-lived connection after another in slot INDEX: each ends at LIFETIME
+        (closed by the client, as a reconnecting client does) or when the load stops."""
+        while not self.stopping:
+            conn = await self.connection(index, self.now() + self.args.lifetime if self.args.lifetime else None)
+            if conn['state'] != 'kept':
+                await asyncio.sleep(WRITE_INTERVAL)     # reconnect, as a client does, but not in a spin
+
+    def connection_ended(self, state, index, conn, **fields):
+        conn['state'] = state
+        if state != 'kept':
+            self.record('connection', index=index, at=round(self.now(), 4), state=state,
+                        server=conn['server'], **fields)
+
+    async def connection(self, index, until):
+        conn = {'state': None, 'server': None, 'longest_wait': 0.0, 'echoes': 0}
+        self.connections.append(conn)
         try:
             reader, writer = await self.open()
-        except (OSError, asyncio.TimeoutError):
-            state['state'] = 'refused'
-            return
+        except (OSError, asyncio.TimeoutError) as exc:
+            self.connection_ended('refused', index, conn, error=exc.__class__.__name__)
+            return conn
         try:
             writer.write(('POST %s HTTP/1.0\r\nHost: %s\r\nContent-Type: text/plain\r\n'
                           'Content-Length: 1000000000\r\n\r\n' % (self.args.echo_path, self.args.vip)).encode())
             head = await asyncio.wait_for(reader.readuntil(b'\r\n\r\n'), self.args.timeout)
             if head.split(b' ', 2)[1:2] != [b'200']:
-                state['state'] = 'refused'
-                return
+                self.connection_ended('refused', index, conn, got=head.decode(errors='replace'))
+                return conn
             seq = 0
-            while not self.stopping:
+            while not self.stopping and (until is None or self.now() < until):
                 seq += 1
                 sent = time.monotonic()
                 writer.write(b'%d %d\n' % (index, seq))
                 try:
                     line = await asyncio.wait_for(reader.readline(), self.args.stall_ms / 1000.0)
                 except asyncio.TimeoutError:
-                    state['state'] = 'stalled'
-                    self.record('connection', index=index, at=round(self.now(), 4), state='stalled',
-                                server=state['server'])
-                    return
+                    self.connection_ended('stalled', index, conn)
+                    return conn
                 wait = time.monotonic() - sent
-                state['longest_wait'] = max(state['longest_wait'], wait)
+                conn['longest_wait'] = max(conn['longest_wait'], wait)
                 words = line.split()
                 if words[1:] != [b'%d' % index, b'%d' % seq]:
                     # EOF (the server went away or the connection was reset) or a wrong echo
-                    self.record('connection', index=index, at=round(self.now(), 4), state='reset',
-                                server=state['server'], got=line.decode(errors='replace'))
-                    return
+                    self.connection_ended('reset', index, conn, got=line.decode(errors='replace'))
+                    return conn
                 server = words[0].decode()
-                if state['server'] not in (None, server):
-                    state['state'] = 'moved'    # another real server answered: cannot be
-                    return
-                state['server'] = server
-                state['echoes'] += 1
+                if conn['server'] not in (None, server):
+                    self.connection_ended('moved', index, conn, to=server)   # cannot be, in one TCP connection
+                    return conn
+                conn['server'] = server
+                conn['echoes'] += 1
                 await asyncio.sleep(max(0.0, WRITE_INTERVAL - wait))
-            state['state'] = 'kept'
+            self.connection_ended('kept', index, conn)
         except asyncio.TimeoutError:        # the answer's head never came (an OSError since 3.11: first)
-            state['state'] = 'stalled'
-        except (OSError, asyncio.IncompleteReadError):
-            self.record('connection', index=index, at=round(self.now(), 4), state='reset', server=state['server'])
+            self.connection_ended('stalled', index, conn)
+        except (OSError, asyncio.IncompleteReadError) as exc:
+            self.connection_ended('reset', index, conn, error=exc.__class__.__name__)
         finally:
             writer.close()
+        return conn
 
     async def run(self):
-        tasks = [asyncio.ensure_future(self.connection(i)) for i in range(self.args.connections)]
+        tasks = [asyncio.ensure_future(self.connection_slot(i)) for i in range(self.args.connections)]
         pending = set()
         interval = 1.0 / self.args.rate if self.args.rate else None
         next_at = time.monotonic()
@@ -164,12 +179,15 @@ def summary(requests, connections):
     last = max((end for _start, end, _outcome, _server in requests), default=0.0)
     marks = [first] + ok_ends + [last]
     gap = max((b - a for a, b in zip(marks, marks[1:])), default=0.0)
-    states = [c['state'] for c in connections]
+    states = {}
+    for conn in connections:
+        states[conn['state']] = states.get(conn['state'], 0) + 1
+    kept = states.get('kept', 0)
     return {
         'requests': {'ok': outcomes.get('ok', 0), 'failed': len(requests) - outcomes.get('ok', 0),
                      'outcomes': outcomes, 'servers': servers, 'longest_gap_ms': int(round(gap * 1000))},
-        'connections': {'kept': states.count('kept'), 'reset': len(states) - states.count('kept') - states.count('stalled'),
-                        'stalled': states.count('stalled'),
+        'connections': {'opened': len(connections), 'kept': kept, 'lost': len(connections) - kept,
+                        'states': states,
                         'longest_wait_ms': int(round(max((c['longest_wait'] for c in connections), default=0.0) * 1000))},
     }
 
@@ -182,6 +200,9 @@ def main(argv=None):
     parser.add_argument('--echo-path', default='/cgi-bin/echo')
     parser.add_argument('--rate', type=float, default=20.0, help='new requests per second')
     parser.add_argument('--connections', type=int, default=4, help='long-lived connections')
+    parser.add_argument('--lifetime', type=float, default=0.0,
+                        help='seconds each long-lived connection lasts before the client closes it and opens '
+                             'the next (default: until the load stops)')
     parser.add_argument('--seconds', type=float, help='run this long (else until STOP_FILE)')
     parser.add_argument('--stop-file', help='stop when this file exists')
     parser.add_argument('--timeout', type=float, default=3.0, help='per request, seconds')
