@@ -247,7 +247,8 @@ options:
     description:
       - Init services to have enabled at boot, in this order, and with O(services[].started) running. Services are
         never stopped, restarted or reloaded (a keepalived restart drops every VIP; reloading a changed
-        configuration is the caller's).
+        configuration is the caller's). Every service is enabled before any is started (C(systemctl enable)
+        reloads systemd, which must not happen while a service just started is settling).
       - The service manager is systemd when C(/run/systemd/system) exists (C(systemctl enable NAME.service)), else
         sysv init with C(update-rc.d) (enabled when C(/etc/rc2.d/S*NAME) exists; C(update-rc.d NAME enable)
         when the init script has links already, C(update-rc.d NAME defaults) when it has none) or C(chkconfig)

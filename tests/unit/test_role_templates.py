@@ -158,3 +158,9 @@ def test_modules_load_file_lists_the_planned_kernel_modules(inventory, host, mod
     text = render_plain('modules-load.conf.j2', plan)
     assert [line for line in text.splitlines() if line and not line.startswith('#')] == modules
     assert plan['host']['kernel_modules'] == modules
+
+
+def test_keepalived_drop_in_restarts_it_after_a_kill():
+    drop_in = render_plain('keepalived-service.conf.j2', {})
+    assert '[Service]' in drop_in.splitlines()
+    assert unit_values(drop_in, 'Restart') == ['on-failure'] and unit_values(drop_in, 'RestartSec') == ['1']
