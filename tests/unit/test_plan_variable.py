@@ -146,37 +146,34 @@ def test_site_runs_without_facts_as_variables(inventory, tmp_path):
         assert any(host in hosts and not hosts[host].get('skipped') for hosts in files), host
 
 
-def test_drain_and_status_run_without_facts_as_variables(tmp_path):
-    inventory = [os.path.join(INVENTORIES, 'ha')]
-    rc, results, output = playbook(tmp_path, os.path.join(REPO, 'playbooks', 'drain.yml'), inventory,
-                                   extra_vars={'lvs_drain_host': 'rs1'})
+WEIGHTS_TASK = "Set the weight in every service, 0 (drain, no new connections) or the inventory's (bring back)"
+
+
+def operator_run(tmp_path, name, **extra_vars):
+    """playbooks/NAME on the ha inventory, which must pass with no fact deprecation and
+    every module as root; its per-task results."""
+    rc, results, output = playbook(tmp_path, os.path.join(REPO, 'playbooks', name),
+                                   [os.path.join(INVENTORIES, 'ha')], extra_vars=extra_vars)
     assert rc == 0, output
     assert_no_fact_deprecation(output)
     assert_modules_ran_as_root(results)
-    (weights,) = task(results, "Set the weight in every service, 0 (drain, no new connections) "
-                               "or the inventory's (bring back)")
+    return results
+
+
+def test_drain_and_status_run_without_facts_as_variables(tmp_path):
+    (weights,) = task(operator_run(tmp_path, 'drain.yml', lvs_drain_host='rs1'), WEIGHTS_TASK)
     for director in ('lb1', 'lb2'):
         assert [r['item']['address'] for r in weights[director]['results']] == ['192.0.2.11'] * 2
 
-    rc, results, output = playbook(tmp_path, os.path.join(REPO, 'playbooks', 'status.yml'), inventory)
-    assert rc == 0, output
-    assert_no_fact_deprecation(output)
-    assert_modules_ran_as_root(results)
-    (summary,) = task(results, 'Summary of every director')
+    (summary,) = task(operator_run(tmp_path, 'status.yml'), 'Summary of every director')
     lines = next(iter(summary.values()))['msg']
     # The VIPs come from every director's lvs_plan (read through hostvars).
     assert any('192.0.2.100' in line for line in lines), lines
 
 
 def test_rolling_runs_without_facts_as_variables_one_real_server_after_the_other(tmp_path):
-    inventory = [os.path.join(INVENTORIES, 'ha')]
-    rc, results, output = playbook(tmp_path, os.path.join(REPO, 'playbooks', 'rolling.yml'), inventory,
-                                   extra_vars={'lvs_rolling_command': 'true'})
-    assert rc == 0, output
-    assert_no_fact_deprecation(output)
-    assert_modules_ran_as_root(results)
-    weights = task(results, "Set the weight in every service, 0 (drain, no new connections) "
-                            "or the inventory's (bring back)")
+    results = operator_run(tmp_path, 'rolling.yml', lvs_rolling_command='true')
+    weights = task(results, WEIGHTS_TASK)
     # Drained, then back, on both directors: rs1 first, then rs2; each restart once.
     assert [sorted(hosts) for hosts in weights] == [['lb1', 'lb2']] * 4
     assert [hosts['lb1']['results'][0]['item']['address'] for hosts in weights] == \
