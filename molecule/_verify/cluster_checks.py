@@ -140,12 +140,7 @@ def snapshot(names):
 def site(*args, extra_vars=None):
     """Run playbooks/site.yml on the scenario's inventory (Molecule's: hosts and the
     example inventory's groups and vars). Returns (exit code, output)."""
-    inventory = os.path.dirname(os.environ['MOLECULE_INVENTORY_FILE'])
-    argv = ['ansible-playbook', '-i', inventory, os.path.join(PROJECT, 'playbooks', 'site.yml')]
-    if extra_vars is not None:
-        argv += ['-e', json.dumps(extra_vars)]
-    proc = subprocess.run(argv + list(args), capture_output=True, text=True, check=False)
-    return proc.returncode, proc.stdout + proc.stderr
+    return playbook('site.yml', *args, extra_vars=extra_vars)
 
 
 def playbook_argv(name, *args, extra_vars=None):

@@ -13,6 +13,7 @@ with.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import contextlib
 import glob
 import json
 import os
@@ -21,6 +22,7 @@ import sys
 import tempfile
 
 from ansible_collections.lvs.cluster.plugins.module_utils import host_boot, host_check
+from ansible_collections.lvs.cluster.plugins.module_utils.host_lock import LOCK_PATH, host_lock
 from ansible_collections.lvs.cluster.plugins.module_utils import host_plan as hp
 from ansible_collections.lvs.cluster.plugins.module_utils.base import LVSError
 from ansible_collections.lvs.cluster.plugins.module_utils.ipvs_plan import apply_ops_to_table, plan_table
@@ -682,14 +684,21 @@ class ConvergeFailed(Exception):
         self.changes = changes
 
 
-def converge(module):
-    """run() with its sockets closed however it ends; ConvergeFailed on an LVSError."""
+def converge(module, lock_path=LOCK_PATH):
+    """run() with its sockets closed however it ends, one run at a time on the host (not in
+    check mode, which changes nothing); ConvergeFailed on an LVSError."""
     changes = []
     resources = Resources()
     try:
-        try:
-            return run(module, changes, resources)
-        finally:
-            resources.close()
+        with host_lock(lock_path) if not module.check_mode else _no_lock():
+            try:
+                return run(module, changes, resources)
+            finally:
+                resources.close()
     except LVSError as exc:
         raise ConvergeFailed(str(exc), changes)
+
+
+@contextlib.contextmanager
+def _no_lock():
+    yield

@@ -21,6 +21,10 @@ description:
   - Kernel modules are loaded first (the C(net.ipv4.vs.*) sysctls exist only once C(ip_vs) is loaded, C(tunl0)
     once C(ipip) is); sysctls come before the VIPs (a real server's VIP never answers ARP); the VIPs before the
     IPVS table; the services of O(services) last, once the kernel state they rely on is there.
+  - One run at a time on a host - a run (not in check mode) holds an exclusive lock on C(/run/lvs-cluster.lock)
+    from its first read to its last change, and the boot program takes the same lock. A second run started
+    meanwhile (two C(lvs.cluster.site) runs at once) waits for it, up to 300 s, then reads a host the first one
+    has converged; after 300 s it fails naming the PID that holds the lock.
 author:
   - lvs.cluster contributors (@lvs-cluster)
 extends_documentation_fragment:

@@ -4,8 +4,12 @@ a second and keeps 4 connections open writing every 100 ms. Read top to bottom: 
 re-run and a weight change; a real server taken out the safe way (drain.yml, then site.yml
 without it) and put back; a rolling restart of the real servers (rolling.yml); each with
 no request failed and no connection lost. Then the unsafe ways, a restart without the
-drain and a real server deleted by hand, which lose connections; and hand changes (drift),
-shown and repaired by the next site.yml."""
+drain and a real server deleted by hand, which lose connections; hand changes (drift),
+shown and repaired by the next site.yml; two site.yml runs at once, the director changed
+by one of them."""
+import re
+import subprocess
+
 import cluster_checks as c
 
 VIP = '192.0.2.100'
@@ -71,13 +75,18 @@ def started(name):
 
 def test_under_load_a_rolling_restart_of_the_real_servers_loses_nothing():
     # playbooks/rolling.yml: each real server in turn drained, its web server restarted
-    # (the user's command), its port checked from the director, brought back.
+    # (the user's command), its port checked from the director and the user's check run
+    # on it, brought back.
     before = {rs: started(rs) for rs in ADDRESS}
     with c.load(VIP, 'a rolling restart of the real servers (rolling.yml)', lifetime=3) as rolling:
         rc, out = c.playbook('rolling.yml', extra_vars={'lvs_rolling_command': 'systemctl restart lab-web@80',
+                                                        'lvs_rolling_check': 'curl -fsS -o /dev/null http://127.0.0.1/',
                                                         'lvs_drain_timeout': 60})
         assert rc == 0, out[-3000:]
     assert all(started(rs) != before[rs] for rs in ADDRESS), (before, out[-3000:])
+    # The user's check ran on each real server (not skipped).
+    assert len(re.findall(r'Run lvs_rolling_check until it succeeds on rs\d\] \*+\nok: \[director -> rs\d', out)) == 2, \
+        out[-3000:]
     assert c.table() == TABLE
     c.assert_no_request_failed_and_no_connection_lost(rolling)
     # The same restart without the drain cuts the connections the real server had.
@@ -123,3 +132,24 @@ def test_hand_changes_are_shown_and_repaired_by_the_next_run_and_no_other():
     assert c.table() == TABLE
     counts = c.requests(VIP)
     assert sum(counts.values()) == 12 and 'TIMEOUT' not in counts and counts['rs1'] and counts['rs2'], counts
+
+
+def changed(out, name):
+    """NAME's changed= count in a run's recap."""
+    line = out[out.index('PLAY RECAP'):].split('\n%s ' % name, 1)[1].split('\n')[0]
+    return int(line.split('changed=')[1].split()[0])
+
+
+def test_two_runs_at_once_both_succeed_and_the_director_is_changed_by_one():
+    # Two operators run site.yml at the same moment, both adding rs2 back: each host's
+    # lvs_host holds a lock while it changes the host, so the second run waits, then finds
+    # the table made. Without the lock both runs changed the director (3 of 3 tries).
+    rc, out = c.site(extra_vars={'lvs_services': web({'host': 'rs1', 'weight': 2})})
+    assert rc == 0, out[-3000:]
+    runs = [subprocess.Popen(c.playbook_argv('site.yml'), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True) for _run in range(2)]
+    outs = [run.communicate(timeout=600)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], [out[-3000:] for out in outs]
+    assert sorted(changed(out, 'director') for out in outs)[0] == 0, [o[o.index('PLAY RECAP'):] for o in outs]
+    assert c.table() == TABLE
+    assert ' %s/32 ' % VIP in c.addresses('rs2', 'lo')
