@@ -55,7 +55,7 @@ def _status_lines(hostvars, answered, directors):
         addresses = hv.get('lvs_status_addresses') or {}
         found.append({'name': name, 'plan': (hv.get('lvs_plan') or {}).get('director') or {},
                       'services': ipvs.get('services') or [],
-                      'addresses': addresses.get('stdout') or ''})
+                      'addresses': addresses.get('stdout') or '', 'save': ipvs.get('save')})
     return status_lines(found, list(directors or []))
 
 

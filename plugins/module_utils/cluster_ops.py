@@ -288,4 +288,30 @@ def status_lines(directors, expected=()):
             lines.append(_service_row(svc))
             for rs in svc.get('realservers') or []:
                 lines.append(_realserver_row(svc['family'], rs))
+        if d.get('save') is not None:
+            lines.extend(table_drift(d['name'], d.get('plan') or {}, d['save']))
     return [line.rstrip() for line in lines]
+
+
+def table_drift(name, plan, live_save):
+    """Lines saying how director NAME's live table (ipvsadm-save -n text) differs from the
+    one its PLAN declares, and what to do about it; [] when they are the same."""
+    declared = [line for line in (plan.get('rules') or '').splitlines() if line.strip()]
+    live = [line for line in live_save.splitlines() if line.strip()]
+    missing = [line for line in declared if line not in live]
+    extra = [line for line in live if line not in declared]
+    if not missing and not extra:
+        return []
+    lines = ['%s: the IPVS table differs from the one lvs_services declares (ipvsadm -S -n):' % name]
+    lines.extend('  declared, not in the table: %s' % line for line in missing)
+    lines.extend('  in the table, not declared: %s' % line for line in extra)
+    if plan.get('keepalived'):
+        lines.append('  keepalived owns this table: a real server it took out after a failed health check comes '
+                     'back when it answers, and weight 0 is a drain (lvs.cluster.drain -e lvs_drain_state=present '
+                     'ends it); anything else was changed by hand, and reloading keepalived does not put it back: '
+                     'restart keepalived on %s (systemctl restart keepalived; on the MASTER its VIPs move to the '
+                     'other director and back, connection sync keeps the connections)' % name)
+    else:
+        lines.append('  run lvs.cluster.site: it shows the difference (--diff) and puts the table back '
+                     '(weight 0 is a drain: lvs.cluster.drain -e lvs_drain_state=present ends it)')
+    return lines

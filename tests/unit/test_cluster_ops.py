@@ -14,7 +14,7 @@ import pytest
 
 from ansible_collections.lvs.cluster.plugins.module_utils.cluster import plan_cluster
 from ansible_collections.lvs.cluster.plugins.module_utils.cluster_ops import (
-    OpsError, drain_targets, interface_addresses, planned_vips, rolling_order, status_lines,
+    OpsError, drain_targets, interface_addresses, planned_vips, rolling_order, status_lines, table_drift,
 )
 from test_cluster_ha import HA_TABLE
 from test_cluster_plan import load_inventory
@@ -208,6 +208,33 @@ def test_status_two_holders_is_split_brain_and_a_silent_director_is_named():
     alone = status_lines(ha_directors()[1:], ['lb1', 'lb2'])
     assert alone[0] == 'VIP 192.0.2.100: no director that answered'
     assert alone[3] == 'lb1: no answer (unreachable or failed above): its VIPs and table are unknown'
+
+
+def test_status_says_nothing_of_a_table_as_declared_and_names_each_difference_with_the_fix():
+    directors = ha_directors()
+    for d in directors:
+        d['save'] = HA_TABLE
+    assert not any('differs' in line for line in status_lines(directors, ['lb1', 'lb2']))
+    # On lb1 a real server deleted by hand and a weight changed.
+    rs2 = '-a -t 192.0.2.100:80 -r 192.0.2.12:80 -g -w 3'
+    assert rs2 in HA_TABLE.splitlines()
+    hand_made = HA_TABLE.replace(rs2 + '\n', '')
+    directors[0]['save'] = hand_made.replace('-r 192.0.2.11:8080 -m -w 2', '-r 192.0.2.11:8080 -m -w 5')
+    lines = status_lines(directors, ['lb1', 'lb2'])
+    drift = lines[lines.index('lb1: the IPVS table differs from the one lvs_services declares (ipvsadm -S -n):'):]
+    assert drift[1:4] == ['  declared, not in the table: ' + rs2,
+                          '  declared, not in the table: -a -t 192.0.2.101:80 -r 192.0.2.11:8080 -m -w 2',
+                          '  in the table, not declared: -a -t 192.0.2.101:80 -r 192.0.2.11:8080 -m -w 5']
+    assert drift[4].startswith('  keepalived owns this table') and 'restart keepalived on lb1' in drift[4]
+    assert not any(line.startswith('lb2: the IPVS table differs') for line in lines)
+
+
+def test_a_static_directors_drift_is_put_back_by_site():
+    plan = plans('dr')['director']['director']
+    assert table_drift('director', plan, plan['rules']) == []
+    lines = table_drift('director', plan, '')          # ipvsadm -C
+    assert len(lines) == 1 + len(plan['rules'].splitlines()) + 1
+    assert lines[-1].startswith('  run lvs.cluster.site: it shows the difference (--diff) and puts the table back')
 
 
 def test_planned_vips_in_both_modes():
