@@ -31,18 +31,21 @@ from ansible_collections.lvs.cluster.plugins.module_utils.cluster_ops import (
 )
 
 
+def _addresses(realservers, hostvars):
+    """{host: lvs_address} of the lvs_realservers group, in the group's order."""
+    return dict((name, hostvars[name].get('lvs_address')) for name in realservers or [])
+
+
 def _drain_targets(director, host, realservers, hostvars, state='drained', timeout=300):
-    addresses = dict((name, hostvars[name].get('lvs_address')) for name in realservers or [])
     try:
-        return drain_targets(director or {}, host, addresses, state, timeout)
+        return drain_targets(director or {}, host, _addresses(realservers, hostvars), state, timeout)
     except OpsError as exc:
         raise AnsibleFilterError(str(exc))
 
 
 def _rolling_order(director, hosts, realservers, hostvars, command, timeout=300):
-    addresses = dict((name, hostvars[name].get('lvs_address')) for name in realservers or [])
     try:
-        return rolling_order(director or {}, hosts, addresses, command, timeout)
+        return rolling_order(director or {}, hosts, _addresses(realservers, hostvars), command, timeout)
     except OpsError as exc:
         raise AnsibleFilterError(str(exc))
 

@@ -142,8 +142,7 @@ def rolling_order(director, hosts, realservers, command, timeout=300):
     _check_timeout(timeout)
     given = hosts is not None
     if not given:
-        in_services = set(d['address'] for svc in wanted_from_rules(director.get('rules') or '')
-                          for d in svc['realservers'].values())
+        in_services = set(address for _svc, servers in _planned_services(director) for address, _port, _weight in servers)
         hosts = [name for name in realservers if _host_address(name, realservers[name]) in in_services]
         if not hosts:
             raise OpsError('lvs_rolling_hosts: no host of the lvs_realservers group is in a service '
