@@ -12,13 +12,19 @@ Two kinds of traffic to one VIP, side by side, until STOP_FILE exists (or --seco
     clients a drain waits for); a connection lost is replaced the same way.
 
 Every request's start, end and outcome go to RECORDS (one JSON object per line, for a
-timeline); at the end one summary line, JSON, on stdout:
+timeline, after a first one with the wall clock at the load's time 0); at the end one
+summary line, JSON, on stdout:
   requests: ok, failed, outcomes ({outcome: count}), servers ({name: ok answers}),
-            longest_gap_ms (the longest time with no request answered ok);
+            longest_gap_ms (the longest time with no request answered ok), server_gaps_ms
+            ({name: the longest time between two of its ok answers}), last_end_ms (the
+            last request's end), failed_span_ms (the first failed request's start and the
+            last one's end, or null), ok_after_failures (the requests answered ok that
+            started after the last failed one ended: all of them when none failed);
   connections: opened, kept (answering until the client closed it: its lifetime or the
             load's end), lost (the others), states ({state: count}: kept, reset by the
             network or ended by the server, stalled (a write unanswered for STALL_MS),
-            refused, moved), longest_wait_ms (the longest any write waited for its echo).
+            refused, moved), lost_on ({server: lost connections}, "none" for one that never
+            reached one), longest_wait_ms (the longest any write waited for its echo).
 Stdlib only: it runs on the lab hosts' Python (Debian 12 and 13).
 """
 import argparse
@@ -144,6 +150,9 @@ class Load:
         return conn
 
     async def run(self):
+        # The wall clock at the load's time 0: the lab hosts share the guest's clock, so an
+        # event stamped on any of them (`date +%s.%N`) can be placed on this load's timeline.
+        self.record('start', realtime=round(time.time() - self.now(), 4))
         tasks = [asyncio.ensure_future(self.connection_slot(i)) for i in range(self.args.connections)]
         pending = set()
         interval = 1.0 / self.args.rate if self.args.rate else None
@@ -166,6 +175,10 @@ class Load:
             self.records.close()
 
 
+def ms(seconds):
+    return int(round(seconds * 1000))
+
+
 def summary(requests, connections):
     """The summary line's content from the requests [(start, end, outcome, server)] and
     the connections [{'state', 'server', 'longest_wait'}] (pure: unit-tested)."""
@@ -179,16 +192,28 @@ def summary(requests, connections):
     last = max((end for _start, end, _outcome, _server in requests), default=0.0)
     marks = [first] + ok_ends + [last]
     gap = max((b - a for a, b in zip(marks, marks[1:])), default=0.0)
-    states = {}
+    server_gaps = {}
+    for name in servers:
+        ends = sorted(end for _start, end, outcome, server in requests if outcome == 'ok' and server == name)
+        server_gaps[name] = ms(max((b - a for a, b in zip(ends, ends[1:])), default=0.0))
+    failed = [(start, end) for start, end, outcome, _server in requests if outcome != 'ok']
+    last_failed_end = max((end for _start, end in failed), default=-1.0)
+    states, lost_on = {}, {}
     for conn in connections:
         states[conn['state']] = states.get(conn['state'], 0) + 1
+        if conn['state'] != 'kept':
+            lost_on[conn['server'] or 'none'] = lost_on.get(conn['server'] or 'none', 0) + 1
     kept = states.get('kept', 0)
     return {
         'requests': {'ok': outcomes.get('ok', 0), 'failed': len(requests) - outcomes.get('ok', 0),
-                     'outcomes': outcomes, 'servers': servers, 'longest_gap_ms': int(round(gap * 1000))},
+                     'outcomes': outcomes, 'servers': servers, 'longest_gap_ms': ms(gap),
+                     'server_gaps_ms': server_gaps, 'last_end_ms': ms(last),
+                     'ok_after_failures': sum(1 for start, _end, outcome, _server in requests
+                                              if outcome == 'ok' and start > last_failed_end),
+                     'failed_span_ms': [ms(min(s for s, _e in failed)), ms(last_failed_end)] if failed else None},
         'connections': {'opened': len(connections), 'kept': kept, 'lost': len(connections) - kept,
-                        'states': states,
-                        'longest_wait_ms': int(round(max((c['longest_wait'] for c in connections), default=0.0) * 1000))},
+                        'states': states, 'lost_on': lost_on,
+                        'longest_wait_ms': ms(max((c['longest_wait'] for c in connections), default=0.0))},
     }
 
 
