@@ -54,6 +54,27 @@ def host(name):
     return testinfra.get_host(lvs_lab.hostspec(name))
 
 
+def holders(vip, directors=('lb1', 'lb2')):
+    """DIRECTORS holding VIP, read from their network namespaces in one call into the guest
+    (no process in the hosts: cheap enough to sample often, and a stopped host simply
+    holds nothing)."""
+    out = guest(' '.join('ip -n lab-%s -o addr show to %s 2>/dev/null | grep -q . && echo %s;'
+                         % (name, vip, name) for name in directors) + ' true')
+    return out.split()
+
+
+def all_holders(vips, directors=('lb1', 'lb2')):
+    """(the DIRECTORS holding each VIP of VIPS), read in one call into the guest."""
+    out = guest('; '.join('echo "== %s"; ip -n lab-%s -o -4 addr show 2>/dev/null' % (n, n) for n in directors))
+    held, name = {}, None
+    for line in out.splitlines():
+        if line.startswith('== '):
+            name = line[3:].strip()
+        elif name:
+            held.setdefault(name, set()).add(line.split()[3].split('/')[0])
+    return tuple(tuple(n for n in directors if vip in held.get(n, ())) for vip in vips)
+
+
 def sh(name, command):
     return host(name).check_output(command)
 
@@ -162,15 +183,16 @@ def playbook(name, *args, extra_vars=None, env=None):
 
 
 @contextlib.contextmanager
-def load(vip, label, rate=20, connections=4, lifetime=0):
+def load(vip, label, rate=20, connections=4, lifetime=0, stall_ms=3000):
     """Traffic from the client for the length of the with-block (tests/lab/bin/lab_load.py:
     RATE new requests a second and CONNECTIONS long-lived ones writing every 100 ms, each
-    closed by the client after LIFETIME seconds and replaced, if given); the yielded dict
+    closed by the client after LIFETIME seconds and replaced, if given, and lost when an
+    echo takes longer than STALL_MS); the yielded dict
     gets lab_load.py's summary when the block ends, and the scenario's log a line with it,
     LABEL first. The block starts once a second's requests are answered."""
     sh('client', 'rm -f /tmp/load.*; (python3 /usr/local/lib/lab/lab_load.py %s --rate %s --connections %d '
-                 '--lifetime %s --stop-file /tmp/load.stop --records /tmp/load.records >/tmp/load.json '
-                 '2>/tmp/load.err &)' % (vip, rate, connections, lifetime))
+                 '--lifetime %s --stall-ms %d --stop-file /tmp/load.stop --records /tmp/load.records '
+                 '>/tmp/load.json 2>/tmp/load.err &)' % (vip, rate, connections, lifetime, stall_ms))
     wait_for(lambda: int(sh('client', 'grep -c \'"outcome": "ok"\' /tmp/load.records || true') or 0) >= rate,
              30, 'the load to start')
     summary = {}
@@ -178,6 +200,37 @@ def load(vip, label, rate=20, connections=4, lifetime=0):
     sh('client', 'touch /tmp/load.stop')
     summary.update(json.loads(wait_for(lambda: sh('client', 'cat /tmp/load.json'), 30, 'the load summary')))
     LOADS.append((label, summary))
+    keep_records(label, summary)
+
+
+def mark(what):
+    """Put WHAT, stamped with the lab's wall clock, on the running load's timeline (the
+    records kept by keep_records): call it just before the event it names."""
+    guest('lab exec client sh -c %s' % shlex.quote('echo "$(date +%%s.%%N) %s" >> /tmp/load.events' % what))
+
+
+def keep_records(label, summary):
+    """With LVS_LOAD_RECORDS set (a directory on this machine): the load's records, its
+    marks and its summary in one file there per load (JSON lines; bench/load_timeline.py
+    draws and tabulates them)."""
+    directory = os.environ.get('LVS_LOAD_RECORDS')
+    if not directory:
+        return
+    os.makedirs(directory, exist_ok=True)
+    records = sh('client', 'cat /tmp/load.records; cat /tmp/load.events 2>/dev/null || true').splitlines()
+    lines = [json.dumps({'kind': 'load', 'label': label, 'summary': summary}, sort_keys=True)]
+    for line in records:
+        if line.startswith('{'):
+            lines.append(line)
+        elif line.strip():
+            realtime, what = line.split(' ', 1)
+            lines.append(json.dumps({'kind': 'mark', 'realtime': float(realtime), 'what': what}))
+    slug = ''.join(ch if ch.isalnum() else '-' for ch in label.lower()).strip('-')
+    while '--' in slug:
+        slug = slug.replace('--', '-')
+    name = '%s-%02d-%s.jsonl' % (os.environ.get('MOLECULE_SCENARIO_NAME', 'load'), len(LOADS), slug[:60])
+    with open(os.path.join(directory, name), 'w') as handle:
+        handle.write('\n'.join(lines) + '\n')
 
 
 # Every load's summary, printed at the end of the verifier's output (each scenario's

@@ -31,15 +31,6 @@ MEASURED = {}        # printed at the end of the run (conftest.py)
 pytestmark = pytest.mark.skipif(c.FLAVOUR != 'lab', reason='failover needs lab hosts (lab stop/start)')
 
 
-def holders(vip):
-    """Directors holding VIP, read from their network namespaces in one call into the guest
-    (no process in the hosts: cheap enough to sample often, and a stopped host simply
-    holds nothing)."""
-    out = c.guest(' '.join('ip -n lab-%s -o addr show to %s 2>/dev/null | grep -q . && echo %s;'
-                           % (name, vip, name) for name in DIRECTORS) + ' true')
-    return out.split()
-
-
 def table(name):
     return c.sh(name, 'ipvsadm -S -n')
 
@@ -48,14 +39,14 @@ def test_the_master_holds_every_vip_and_the_backup_none():
     # verify follows converge directly now that the controller runs natively: the VRRP
     # election after keepalived's first start (state MASTER, priority 100) gets its bound.
     try:
-        c.wait_for(lambda: all(holders(vip) == ['lb1'] for vip in VIPS), MASTER_DOWN + 5, 'lb1 MASTER')
+        c.wait_for(lambda: all(c.holders(vip) == ['lb1'] for vip in VIPS), MASTER_DOWN + 5, 'lb1 MASTER')
     except AssertionError as exc:
         # What keepalived says on each director (its journal on systemd hosts).
         said = dict((name, c.host(name).run('(systemctl status keepalived; journalctl -u keepalived -n 25) '
                                             '2>&1 | tail -40').stdout) for name in DIRECTORS)
-        raise AssertionError('%s; holders %s; %s' % (exc, dict((v, holders(v)) for v in VIPS), said))
+        raise AssertionError('%s; holders %s; %s' % (exc, dict((v, c.holders(v)) for v in VIPS), said))
     for vip in VIPS:
-        assert holders(vip) == ['lb1'], vip
+        assert c.holders(vip) == ['lb1'], vip
     # keepalived made both tables (the BACKUP's too: it is ready to take over). Its checker
     # is asynchronous and verify now follows converge directly: a first check that timed
     # out under emulation has one check round (delay_loop 3 s + tries) to put it right.
@@ -150,9 +141,9 @@ def test_the_master_fails_the_vips_move_and_a_synced_stream_continues_intact():
     time.sleep(2)
     stopped = time.time()
     subprocess.run([c.LAB, 'stop', '--power-cut', 'lb1'], check=True)
-    c.wait_for(lambda: holders(DR_VIP) == ['lb2'], 15, 'the VIPs on lb2')
+    c.wait_for(lambda: c.holders(DR_VIP) == ['lb2'], 15, 'the VIPs on lb2')
     MEASURED['failover: VIP on the backup after power-off (s)'] = round(time.time() - stopped, 2)
-    assert all(holders(vip) == ['lb2'] for vip in VIPS)
+    assert all(c.holders(vip) == ['lb2'] for vip in VIPS)
     lines = loop.communicate(timeout=60)[0].splitlines()
     longest, failed = gap(lines)
     MEASURED['failover: longest gap between answers, request every 100 ms (s)'] = round(longest, 2)
@@ -182,7 +173,7 @@ def test_the_old_master_boots_takes_its_vips_back_and_there_is_no_split_brain():
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         now = time.monotonic()
-        samples.append((now, tuple(holders(DR_VIP))))
+        samples.append((now, tuple(c.holders(DR_VIP))))
         if samples[-1][1] == ('lb1',) and len(samples) > 1 and samples[-2][1] == ('lb1',):
             break
         time.sleep(0.1)
@@ -192,7 +183,7 @@ def test_the_old_master_boots_takes_its_vips_back_and_there_is_no_split_brain():
     assert not both or max(both) - min(both) <= ADVERT_INT, both
     MEASURED['preempt: both directors held the VIP for at most (s)'] = \
         round(max(both) - min(both), 2) if both else 0
-    assert all(holders(vip) == ['lb1'] for vip in VIPS)
+    assert all(c.holders(vip) == ['lb1'] for vip in VIPS)
     c.assert_split_2_to_1(NAT_VIP)
     # lvs_ipvs_timeouts again after the boot (keepalived sets none; the lvs-cluster service does).
     assert 'Timeout (tcp tcpfin udp): 900 30 60' in c.sh('lb1', 'ipvsadm -L --timeout')
@@ -207,13 +198,13 @@ def test_the_maintenance_track_script_hands_the_vips_over_and_notify_marks_the_m
     # The script fails on lb1 (interval 1, fall 1): FAULT, and lb2 takes every VIP.
     c.sh('lb1', 'touch /run/lvs-maintenance')
     start = time.monotonic()
-    c.wait_for(lambda: all(holders(vip) == ['lb2'] for vip in VIPS), 10, 'lb2 holding every VIP')
+    c.wait_for(lambda: all(c.holders(vip) == ['lb2'] for vip in VIPS), 10, 'lb2 holding every VIP')
     MEASURED['maintenance switch: VIPs on lb2 after (s)'] = round(time.monotonic() - start, 1)
     c.wait_for(lambda: marked('lb2') and not marked('lb1'), 5, 'notify moving /run/lvs-master to lb2')
     c.assert_split_2_to_1(NAT_VIP)
     # Out of maintenance (rise 1): lb1 preempts and takes them back.
     c.sh('lb1', 'rm /run/lvs-maintenance')
-    c.wait_for(lambda: all(holders(vip) == ['lb1'] for vip in VIPS), 10, 'lb1 holding every VIP again')
+    c.wait_for(lambda: all(c.holders(vip) == ['lb1'] for vip in VIPS), 10, 'lb1 holding every VIP again')
     c.wait_for(lambda: marked('lb1') and not marked('lb2'), 5, 'notify moving /run/lvs-master back')
 
 
@@ -245,4 +236,4 @@ def test_another_router_advertising_our_vrid_stops_site_yml_before_any_change():
     assert '192.0.2.10 (VRRPv2, priority 1) already advertises ID 51' in out, out[-3000:]
     assert 'Set lvs_keepalived.virtual_router_id' in out
     assert c.snapshot(names) == before
-    assert all(holders(vip) == ['lb1'] for vip in VIPS)
+    assert all(c.holders(vip) == ['lb1'] for vip in VIPS)
