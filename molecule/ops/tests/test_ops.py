@@ -6,9 +6,10 @@ without it) and put back; a rolling restart of the real servers (rolling.yml); e
 no request failed and no connection lost. Then the unsafe ways, a restart without the
 drain and a real server deleted by hand, which lose connections; hand changes (drift),
 shown and repaired by the next site.yml; two site.yml runs at once, the director changed
-by one of them."""
+by one of them; the director rebooted under the load, serving again without Ansible."""
 import re
 import subprocess
+import time
 
 import cluster_checks as c
 
@@ -91,6 +92,7 @@ def test_under_load_a_rolling_restart_of_the_real_servers_loses_nothing():
     c.assert_no_request_failed_and_no_connection_lost(rolling)
     # The same restart without the drain cuts the connections the real server had.
     with c.load(VIP, 'a real server restarted without a drain') as undrained:
+        c.mark('rs2 web server restarted')
         c.sh('rs2', 'systemctl restart lab-web@80')
         wait_for_a_connection_lost()
     assert undrained['connections']['lost'] > 0, undrained
@@ -100,6 +102,7 @@ def test_a_real_server_deleted_by_hand_under_load_loses_its_connections():
     # The unsafe way: ipvsadm -d under load (expire_nodest_conn=1 drops its connections'
     # next packets). The check above is the one that sees it.
     with c.load(VIP, 'a real server deleted by hand (ipvsadm -d)') as by_hand:
+        c.mark('rs2 deleted by hand')
         c.sh('director', 'ipvsadm -d -t %s:80 -r %s:80' % (VIP, ADDRESS['rs2']))
         wait_for_a_connection_lost()
     assert by_hand['connections']['lost'] > 0, by_hand
@@ -153,3 +156,23 @@ def test_two_runs_at_once_both_succeed_and_the_director_is_changed_by_one():
     assert sorted(changed(out, 'director') for out in outs)[0] == 0, [o[o.index('PLAY RECAP'):] for o in outs]
     assert c.table() == TABLE
     assert ' %s/32 ' % VIP in c.addresses('rs2', 'lo')
+
+
+def test_the_director_rebooted_under_load_serves_again_without_ansible_measured():
+    # Failure f: the one director of a static cluster shut down and booted while the load
+    # runs. Its boot service restores the table and the VIP (no Ansible); requests fail
+    # only while it is down. Its connection table is gone with it: the long-lived
+    # connections are reset by the VIP's own TCP stack at their next write (measured).
+    with c.load(VIP, 'the director rebooted (static mode)') as rebooted:
+        time.sleep(2)
+        c.mark('director shut down')
+        start = time.monotonic()
+        c.reboot('director')
+        rebooted['booted_after_s'] = round(time.monotonic() - start, 1)
+        c.mark('director booted')
+        c.wait_for(lambda: c.table() == TABLE, 10, 'the table restored')
+        time.sleep(5)
+    assert c.table() == TABLE and ' %s/32 ' % VIP in c.addresses('director', 'eth0')
+    requests = rebooted['requests']
+    assert requests['failed'] > 0 and requests['ok_after_failures'] > 20, rebooted
+    assert set(requests['servers']) == {'rs1', 'rs2'}, rebooted
