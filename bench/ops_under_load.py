@@ -76,7 +76,7 @@ def buckets(requests, width=BUCKET):
     if not requests:
         return []
     count = int(max(start for start, _end, _outcome in requests) / width) + 1
-    out = [[0, 0] for _ in range(count)]
+    out = [[0, 0] for _bucket in range(count)]
     for start, _end, outcome in requests:
         out[int(start / width)][0 if outcome == 'ok' else 1] += 1
     return [tuple(pair) for pair in out]
@@ -90,7 +90,7 @@ def timeline(load):
     width = max(len(counts), 1) * COLUMN
     axis = 6 + up * UNIT                         # the row between answered and failed
     height = axis + 1 + down * UNIT + 10
-    pixels = [bytearray(BACKGROUND * width) for _ in range(height)]
+    pixels = [bytearray(BACKGROUND * width) for _row in range(height)]
 
     def paint(x0, x1, y0, y1, colour):
         for y in range(max(0, y0), min(height, y1)):
@@ -128,7 +128,7 @@ def text_timeline(load, step=0.25):
     answered, 'x' all failed, '+' some of each, ' ' none), lost connections ('L'), marks
     (1, 2, ... with a legend) and a ruler (a '|' every 5 s)."""
     width = int(max([start for start, _end, _outcome in load['requests']] + [0.0]) / step) + 1
-    sent = [[0, 0] for _ in range(width)]
+    sent = [[0, 0] for _step in range(width)]
     for start, _end, outcome in load['requests']:
         sent[int(start / step)][0 if outcome == 'ok' else 1] += 1
     requests = ''.join(' ' if not ok and not failed else '.' if not failed else 'x' if not ok else '+'
