@@ -24,8 +24,8 @@ the repository.
 
 tabulates and draws from records kept before (one DIR per run), e.g. by a scenario run
 with LVS_LOAD_RECORDS=DIR. A failed scenario run is reported and ends the benchmark with
-exit code 1 after the table of the runs that passed. Stdlib only (the PNG is written by
-hand: zlib and struct).
+exit code 1 after the table of the runs that passed (a failed run's loads are not in
+it). Stdlib only (the PNG is written by hand: zlib and struct).
 """
 import argparse
 import glob
@@ -75,10 +75,10 @@ def buckets(requests, width=BUCKET):
     """[(answered, failed)] per WIDTH seconds, by each request's start."""
     if not requests:
         return []
-    count = int(max(start for start, _end, _outcome in requests) / width) + 1
+    count = int(round(max(start for start, _end, _outcome in requests) / width, 6)) + 1
     out = [[0, 0] for _bucket in range(count)]
     for start, _end, outcome in requests:
-        out[int(start / width)][0 if outcome == 'ok' else 1] += 1
+        out[int(round(start / width, 6))][0 if outcome == 'ok' else 1] += 1
     return [tuple(pair) for pair in out]
 
 
@@ -106,10 +106,10 @@ def timeline(load):
         paint(x, x + 1, height - (8 if second % 5 == 0 else 4), height, TICK)
     paint(0, width, axis, axis + 1, TICK)
     for at in load['lost']:
-        x = int(at / BUCKET) * COLUMN
+        x = min(len(counts) - 1, int(at / BUCKET)) * COLUMN
         paint(x, x + 2, 0, 5, LOST)
     for at, _what in load['marks']:
-        x = int(at / BUCKET) * COLUMN
+        x = min(len(counts) - 1, max(0, int(at / BUCKET))) * COLUMN
         paint(x, x + 1, 0, height - 10, MARK)
     return width, height, pixels
 
@@ -127,10 +127,10 @@ def text_timeline(load, step=0.25):
     """The timeline as text, one character per STEP seconds: requests sent then ('.' all
     answered, 'x' all failed, '+' some of each, ' ' none), lost connections ('L'), marks
     (1, 2, ... with a legend) and a ruler (a '|' every 5 s)."""
-    width = int(max([start for start, _end, _outcome in load['requests']] + [0.0]) / step) + 1
+    width = int(round(max([start for start, _end, _outcome in load['requests']] + [0.0]) / step, 6)) + 1
     sent = [[0, 0] for _step in range(width)]
     for start, _end, outcome in load['requests']:
-        sent[int(start / step)][0 if outcome == 'ok' else 1] += 1
+        sent[int(round(start / step, 6))][0 if outcome == 'ok' else 1] += 1
     requests = ''.join(' ' if not ok and not failed else '.' if not failed else 'x' if not ok else '+'
                        for ok, failed in sent)
     lost, marks, ruler = [' '] * width, [' '] * width, [' '] * width
@@ -164,7 +164,7 @@ def spread(values):
 
 
 def table(runs):
-    """A Markdown table: one row per load label (in the first run's order), each figure's
+    """A Markdown table: one row per load label (in the order first seen), each figure's
     median (min-max) over RUNS ([[load, ...] per run])."""
     order, summaries = [], {}
     for loads in runs:
@@ -227,7 +227,8 @@ def main(argv=None):
                       % (run, scenario, proc.returncode, time.monotonic() - started, log), flush=True)
                 if proc.returncode:
                     failed.append((run, scenario, proc.stdout[-3000:]))
-            dirs.append(directory)
+            if not any(number == run for number, _scenario, _tail in failed):
+                dirs.append(directory)      # a run counts only when all its scenarios passed
     runs = [read_run(directory) for directory in dirs]
     print(table(runs))
     if runs:

@@ -196,7 +196,11 @@ def load(vip, label, rate=20, connections=4, lifetime=0, stall_ms=3000):
     wait_for(lambda: int(sh('client', 'grep -c \'"outcome": "ok"\' /tmp/load.records || true') or 0) >= rate,
              30, 'the load to start')
     summary = {}
-    yield summary
+    try:
+        yield summary
+    except BaseException:
+        sh('client', 'touch /tmp/load.stop')     # not left running into the next test's load
+        raise
     sh('client', 'touch /tmp/load.stop')
     summary.update(json.loads(wait_for(lambda: sh('client', 'cat /tmp/load.json'), 30, 'the load summary')))
     LOADS.append((label, summary))
@@ -206,12 +210,13 @@ def load(vip, label, rate=20, connections=4, lifetime=0, stall_ms=3000):
 def mark(what):
     """Put WHAT, stamped with the lab's wall clock, on the running load's timeline (the
     records kept by keep_records): call it just before the event it names."""
-    guest('lab exec client sh -c %s' % shlex.quote('echo "$(date +%%s.%%N) %s" >> /tmp/load.events' % what))
+    guest('lab exec client sh -c %s' % shlex.quote('printf "%%s %%s\\n" "$(date +%%s.%%N)" %s >> /tmp/load.events'
+                                                   % shlex.quote(what)))
 
 
 def keep_records(label, summary):
     """With LVS_LOAD_RECORDS set (a directory on this machine): the load's records, its
-    marks and its summary in one file there per load (JSON lines; bench/load_timeline.py
+    marks and its summary in one file there per load (JSON lines; bench/ops_under_load.py
     draws and tabulates them)."""
     directory = os.environ.get('LVS_LOAD_RECORDS')
     if not directory:

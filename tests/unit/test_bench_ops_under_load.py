@@ -105,3 +105,9 @@ def test_the_text_timeline_puts_requests_losses_and_marks_on_one_scale():
         'time        |0 s',
         '  1: 0.3 s rs2 powered off',
         '  2: 1.2 s rs2 out of the table']
+
+
+def test_a_request_on_a_bucket_boundary_counts_in_the_bucket_it_starts():
+    # 0.3 / 0.1 is 2.9999999999999996 in floating point: without rounding it would land
+    # in the bucket before.
+    assert bench.buckets([(0.3, 0.4, 'ok')]) == [(0, 0), (0, 0), (0, 0), (1, 0)]

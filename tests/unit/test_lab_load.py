@@ -21,7 +21,7 @@ def test_every_request_ok_and_every_connection_kept():
     requests = [(0.0, 0.05, 'ok', 'rs1'), (0.05, 0.1, 'ok', 'rs2'), (0.1, 0.15, 'ok', 'rs1')]
     out = lab_load.summary(requests, [conn('kept'), conn('kept', 0.04, 'rs2')])
     assert out == {'requests': {'ok': 3, 'failed': 0, 'outcomes': {'ok': 3}, 'servers': {'rs1': 2, 'rs2': 1},
-                                'longest_gap_ms': 50, 'server_gaps_ms': {'rs1': 100, 'rs2': 0}, 'last_end_ms': 150,
+                                'longest_gap_ms': 50, 'server_gaps_ms': {'rs1': 100, 'rs2': 100}, 'last_end_ms': 150,
                                 'ok_after_failures': 3, 'failed_span_ms': None},
                    'connections': {'opened': 2, 'kept': 2, 'lost': 0, 'states': {'kept': 2}, 'lost_on': {},
                                    'longest_wait_ms': 40}}
@@ -35,7 +35,7 @@ def test_failures_are_counted_by_outcome_and_widen_the_gap():
     assert out['requests']['outcomes'] == {'ok': 2, 'timeout': 1, 'reset': 1}
     assert out['requests']['longest_gap_ms'] == 3150          # 0.05 -> 3.2: nothing answered ok
     assert out['requests']['failed_span_ms'] == [100, 3100]   # the timeout's start to its end
-    assert out['requests']['server_gaps_ms'] == {'rs1': 0, 'rs2': 0}
+    assert out['requests']['server_gaps_ms'] == {'rs1': 3150, 'rs2': 3200}   # to the end, from the start
     assert out['requests']['ok_after_failures'] == 0          # (3.0, 3.2) started before the timeout ended
     assert out['connections'] == {'opened': 0, 'kept': 0, 'lost': 0, 'states': {}, 'lost_on': {}, 'longest_wait_ms': 0}
 
@@ -45,7 +45,7 @@ def test_every_connection_not_kept_is_lost_and_counted_by_state():
                                 conn('stalled', 3.0, 'rs2'), conn('reset')])
     assert out['connections'] == {'opened': 6, 'kept': 1, 'lost': 5,
                                   'states': {'kept': 1, 'reset': 2, 'moved': 1, 'refused': 1, 'stalled': 1},
-                                  'lost_on': {'rs1': 3, 'rs2': 1, 'none': 1}, 'longest_wait_ms': 3000}
+                                  'lost_on': {'rs1': 3, 'rs2': 1, 'unknown': 1}, 'longest_wait_ms': 3000}
     assert out['requests'] == {'ok': 0, 'failed': 0, 'outcomes': {}, 'servers': {}, 'longest_gap_ms': 0,
                                'server_gaps_ms': {}, 'last_end_ms': 0, 'ok_after_failures': 0,
                                'failed_span_ms': None}

@@ -205,18 +205,19 @@ def test_a_real_server_powered_off_under_load_leaves_the_table_within_its_check_
     assert off['rs2_out_of_the_table_after_s'] <= NAT_CHECK_BOUND, off
     # Failed: only requests sent to rs2 before it was out (timeouts, and a refusal or a
     # reset as its processes died); rs1 answered all along; only connections on rs2 (or
-    # on none yet) were lost; everything answered after.
+    # lost before their first echo named a server) were lost; everything answered after.
     requests, connections = off['requests'], off['connections']
     assert requests['failed'] > 0 and set(requests['outcomes']) <= {'ok', 'timeout', 'refused', 'reset'}, off
     first, last = requests['failed_span_ms']
     assert last - first <= (off['rs2_out_of_the_table_after_s'] + REQUEST_TIMEOUT + 1) * 1000, off
     assert requests['server_gaps_ms']['rs1'] < 1000 and requests['ok_after_failures'] > 20, off
-    assert set(connections['lost_on']) <= {'rs2', 'none'}, off
+    assert set(connections['lost_on']) <= {'rs2', 'unknown'}, off
     assert back['requests']['servers'].get('rs2'), back
     c.assert_no_request_failed_and_no_connection_lost(back)
 
 
-FLAPS = 'for i in 1 2 3; do systemctl stop lab-web@8080; sleep 2; systemctl start lab-web@8080; sleep 4; done'
+FLAPS = ('set -e; for i in 1 2 3; do systemctl stop lab-web@8080; sleep 2; systemctl start lab-web@8080; '
+         'sleep 4; done')
 
 
 def test_a_flapping_real_server_fails_only_its_own_requests_and_leaves_the_others_alone():
@@ -228,8 +229,14 @@ def test_a_flapping_real_server_fails_only_its_own_requests_and_leaves_the_other
     with c.load(NAT_VIP, 'a real server flapping (rs2 web server down 2 s in 6, 3 times)') as flapping:
         c.mark('rs2 starts flapping')
         flaps = subprocess.Popen([c.LAB, 'exec', 'rs2', 'sh', '-c', FLAPS])
-        while flaps.poll() is None:
-            samples.append(lines_of('192.0.2.11', c.sh('lb1', 'ipvsadm -S -n')))
+        try:
+            while flaps.poll() is None:
+                samples.append(lines_of('192.0.2.11', c.sh('lb1', 'ipvsadm -S -n')))
+                time.sleep(0.2)
+        finally:            # not left flapping into the next test
+            if flaps.poll() is None:
+                flaps.kill()
+                c.sh('rs2', 'systemctl start lab-web@8080')
         c.mark('rs2 stops flapping')
         c.wait_for(lambda: all(lines_of('192.0.2.12', c.sh(n, 'ipvsadm -S -n')) == RS2_LINES for n in DIRECTORS),
                    NAT_CHECK_BOUND + 5, 'rs2 back in both services')
@@ -237,11 +244,13 @@ def test_a_flapping_real_server_fails_only_its_own_requests_and_leaves_the_other
     assert flaps.returncode == 0
     assert len(samples) > 5 and all(sample == rs1_before for sample in samples), samples
     requests, connections = flapping['requests'], flapping['connections']
+    assert requests['outcomes'].get('refused'), flapping         # it did flap
     assert set(requests['outcomes']) <= {'ok', 'refused', 'reset'}, flapping
     assert requests['server_gaps_ms']['rs1'] < 1000, flapping
-    assert set(connections['lost_on']) <= {'rs2', 'none'}, flapping
-    # At most the requests sent to rs2 while it was down (its share, 1 in 3, of 6 s of
-    # the load's 20 a second: 40), with room for a check that took it out late.
+    assert set(connections['lost_on']) <= {'rs2', 'unknown'}, flapping
+    # At most the requests sent to rs2 while it was down: its share (1 in 3) of the load's
+    # 20 a second for 6 s, 40 (fewer when the check takes it out meanwhile); 60 leaves
+    # room for the load's own unevenness under emulation. Measured: 17-25.
     assert requests['failed'] <= 60, flapping
 
 
@@ -322,25 +331,28 @@ def test_the_master_powered_off_under_load_then_back_measured_with_one_holder_at
     # long-lived connections go on through lb2 (connection sync); an echo waits out the
     # failover and TCP's retransmission backoff after it, more than the load's usual
     # 3 s stall limit (every connection "stalled" with it, 2 runs of 2): 10 s here.
-    with c.load(DR_VIP, 'the MASTER powered off (lb1)', stall_ms=10000) as off:
-        time.sleep(2)
-        c.mark('lb1 powered off')
-        start = time.monotonic()
-        subprocess.run([c.LAB, 'stop', '--power-cut', 'lb1'], check=True)
-        c.wait_for(lambda: c.all_holders(VIPS) == (('lb2',),) * len(VIPS), 15, 'lb2 holding every VIP')
-        off['vips_on_lb2_after_s'] = round(time.monotonic() - start, 2)
-        c.mark('lb2 holds every VIP')
-        time.sleep(REQUEST_TIMEOUT + 2)
-    # The goal of issue 9 (MASTER_DOWN + 1 s), with 1 s more for one sample on 2 emulated
-    # CPUs; answered again after.
+    try:
+        with c.load(DR_VIP, 'the MASTER powered off (lb1)', stall_ms=10000) as off:
+            time.sleep(2)
+            c.mark('lb1 powered off')
+            start = time.monotonic()
+            subprocess.run([c.LAB, 'stop', '--power-cut', 'lb1'], check=True)
+            c.wait_for(lambda: c.all_holders(VIPS) == (('lb2',),) * len(VIPS), 15, 'lb2 holding every VIP')
+            off['vips_on_lb2_after_s'] = round(time.monotonic() - start, 2)
+            c.mark('lb2 holds every VIP')
+            time.sleep(REQUEST_TIMEOUT + 2)
+    finally:        # powered on again whatever happened
+        with c.load(DR_VIP, 'the MASTER back (lb1 boots and takes its VIPs back)') as back:
+            c.mark('lb1 powered on')
+            subprocess.run([c.LAB, 'start', 'lb1'], check=True)
+            c.wait_for(lambda: c.all_holders(VIPS) == (('lb1',),) * len(VIPS), 30, 'lb1 holding every VIP again')
+            c.mark('lb1 holds every VIP')
+            time.sleep(3)
+    # The goal of issue 9 (MASTER_DOWN + 1 s), with 1 s more for a single run on 2 emulated
+    # CPUs (its figure is judged on bench/ha_failover.py's medians); answered again after.
     assert off['requests']['longest_gap_ms'] <= (MASTER_DOWN + 2) * 1000, off
     assert off['requests']['ok_after_failures'] > 20, off
     assert off['connections']['lost'] == 0 and off['connections']['kept'] >= 4, off
-    with c.load(DR_VIP, 'the MASTER back (lb1 boots and takes its VIPs back)') as back:
-        c.mark('lb1 powered on')
-        subprocess.run([c.LAB, 'start', 'lb1'], check=True)
-        c.wait_for(lambda: c.all_holders(VIPS) == (('lb1',),) * len(VIPS), 30, 'lb1 holding every VIP again')
-        c.mark('lb1 holds every VIP')
-        time.sleep(3)
+    # Preemption moves the VIPs while both directors are up (lb2 hands over): nothing lost.
     assert c.all_holders(VIPS) == (('lb1',),) * len(VIPS)
-    assert back['requests']['ok'] > 0, back
+    c.assert_no_request_failed_and_no_connection_lost(back)

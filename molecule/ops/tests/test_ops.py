@@ -175,4 +175,8 @@ def test_the_director_rebooted_under_load_serves_again_without_ansible_measured(
     assert c.table() == TABLE and ' %s/32 ' % VIP in c.addresses('director', 'eth0')
     requests = rebooted['requests']
     assert requests['failed'] > 0 and requests['ok_after_failures'] > 20, rebooted
+    # Only while it was down: from the first failed request's start to the last one's end
+    # (its 3 s timeout) no longer than the shutdown and boot took, plus that timeout and 1 s.
+    first, last = requests['failed_span_ms']
+    assert last - first <= (rebooted['booted_after_s'] + 3 + 1) * 1000, rebooted
     assert set(requests['servers']) == {'rs1', 'rs2'}, rebooted

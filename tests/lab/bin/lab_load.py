@@ -16,15 +16,15 @@ timeline, after a first one with the wall clock at the load's time 0); at the en
 summary line, JSON, on stdout:
   requests: ok, failed, outcomes ({outcome: count}), servers ({name: ok answers}),
             longest_gap_ms (the longest time with no request answered ok), server_gaps_ms
-            ({name: the longest time between two of its ok answers}), last_end_ms (the
+            ({name: the same for its answers alone}), last_end_ms (the
             last request's end), failed_span_ms (the first failed request's start and the
             last one's end, or null), ok_after_failures (the requests answered ok that
             started after the last failed one ended: all of them when none failed);
   connections: opened, kept (answering until the client closed it: its lifetime or the
             load's end), lost (the others), states ({state: count}: kept, reset by the
             network or ended by the server, stalled (a write unanswered for STALL_MS),
-            refused, moved), lost_on ({server: lost connections}, "none" for one that never
-            reached one), longest_wait_ms (the longest any write waited for its echo).
+            refused, moved), lost_on ({server: lost connections}, "unknown" for one lost
+            before its first echo named its server), longest_wait_ms (the longest any write waited for its echo).
 Stdlib only: it runs on the lab hosts' Python (Debian 12 and 13).
 """
 import argparse
@@ -194,15 +194,16 @@ def summary(requests, connections):
     gap = max((b - a for a, b in zip(marks, marks[1:])), default=0.0)
     server_gaps = {}
     for name in servers:
-        ends = sorted(end for _start, end, outcome, server in requests if outcome == 'ok' and server == name)
-        server_gaps[name] = ms(max((b - a for a, b in zip(ends, ends[1:])), default=0.0))
+        ends = [first] + sorted(end for _start, end, outcome, server in requests
+                                if outcome == 'ok' and server == name) + [last]
+        server_gaps[name] = ms(max(b - a for a, b in zip(ends, ends[1:])))
     failed = [(start, end) for start, end, outcome, _server in requests if outcome != 'ok']
     last_failed_end = max((end for _start, end in failed), default=-1.0)
     states, lost_on = {}, {}
     for conn in connections:
         states[conn['state']] = states.get(conn['state'], 0) + 1
         if conn['state'] != 'kept':
-            lost_on[conn['server'] or 'none'] = lost_on.get(conn['server'] or 'none', 0) + 1
+            lost_on[conn['server'] or 'unknown'] = lost_on.get(conn['server'] or 'unknown', 0) + 1
     kept = states.get('kept', 0)
     return {
         'requests': {'ok': outcomes.get('ok', 0), 'failed': len(requests) - outcomes.get('ok', 0),
