@@ -127,10 +127,8 @@ def text_timeline(load, step=0.25):
     """The timeline as text, one character per STEP seconds: requests sent then ('.' all
     answered, 'x' all failed, '+' some of each, ' ' none), lost connections ('L'), marks
     (1, 2, ... with a legend) and a ruler (a '|' every 5 s)."""
-    width = int(round(max([start for start, _end, _outcome in load['requests']] + [0.0]) / step, 6)) + 1
-    sent = [[0, 0] for _step in range(width)]
-    for start, _end, outcome in load['requests']:
-        sent[int(round(start / step, 6))][0 if outcome == 'ok' else 1] += 1
+    sent = buckets(load['requests'], step) or [(0, 0)]
+    width = len(sent)
     requests = ''.join(' ' if not ok and not failed else '.' if not failed else 'x' if not ok else '+'
                        for ok, failed in sent)
     lost, marks, ruler = [' '] * width, [' '] * width, [' '] * width

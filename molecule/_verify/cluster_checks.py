@@ -198,10 +198,8 @@ def load(vip, label, rate=20, connections=4, lifetime=0, stall_ms=3000):
     summary = {}
     try:
         yield summary
-    except BaseException:
-        sh('client', 'touch /tmp/load.stop')     # not left running into the next test's load
-        raise
-    sh('client', 'touch /tmp/load.stop')
+    finally:        # stopped even when the block fails: not left running into the next load
+        sh('client', 'touch /tmp/load.stop')
     summary.update(json.loads(wait_for(lambda: sh('client', 'cat /tmp/load.json'), 30, 'the load summary')))
     LOADS.append((label, summary))
     keep_records(label, summary)
