@@ -180,8 +180,12 @@ def test_bring_back_puts_the_inventory_weights_back_on_both_directors():
 def test_turning_connection_sync_off_on_the_running_pair_stops_its_daemons():
     """Last: it changes lvs_keepalived. A reload alone leaves the kernel's sync daemons
     running (keepalived 2.2.7); site.yml stops them and a second run changes nothing."""
-    assert c.sh('lb1', 'ipvsadm -L --daemon').startswith('master sync daemon')
-    assert c.sh('lb2', 'ipvsadm -L --daemon').startswith('backup sync daemon')
+    # Both daemons on both directors, whatever their VRRP state (no instance named in
+    # lvs_sync_daemon: keepalived's VRRP process never toggles them).
+    for name in DIRECTORS:
+        daemons = c.sh(name, 'ipvsadm -L --daemon').splitlines()
+        assert [d.split(' (')[0] for d in daemons] == ['master sync daemon', 'backup sync daemon'], (name, daemons)
+        assert all('mcast=eth0, syncid=51,' in d for d in daemons), (name, daemons)
     with open(os.path.join(c.PROJECT, 'playbooks', 'inventories', 'ha', 'group_vars', 'all.yml')) as handle:
         settings = dict(yaml.safe_load(handle)['lvs_keepalived'], sync_daemon=False)
     rc, out = c.site(extra_vars={'lvs_keepalived': settings})
