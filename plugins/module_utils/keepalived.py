@@ -437,6 +437,9 @@ def director_conf(conf, me, directors, prios, vips, virtual_servers):
         'track_interfaces': tracked,
         'virtual_ipaddresses': addresses,
         'sync_daemon': conf['sync_daemon'],
+        # Both sync daemons run on every director; the sync id separates clusters that
+        # share a segment, as the virtual_router_id does (keepalived's own default).
+        'sync_id': conf['virtual_router_id'],
         'notification_email': list(conf['notification_email'] or []),
         'notification_email_from': conf['notification_email_from'],
         'smtp_server': conf['smtp_server'],

@@ -28,22 +28,24 @@ i=0
 hits=0
 while [ "$i" -lt "$rounds" ]; do
     i=$((i + 1))
-    pause=$(awk -v s="$i" 'BEGIN { srand(s); printf "%.1f", 0.1 + rand() * 1.4 }')
+    pause=0
     if [ "$mode" = flip ]; then
+        pause=$(awk -v s="$i" 'BEGIN { srand(s); printf "%.1f", 0.1 + rand() * 1.4 }')
         lab lb1 "touch /run/lvs-maintenance; sleep $pause; rm -f /run/lvs-maintenance"
     else
-        pause=0
         lab lb1 'systemctl restart keepalived' & lab lb2 'systemctl restart keepalived' & wait
         sleep 5
     fi
     waited=0
-    while [ "$(holders)" != "lb1 " ] && [ "$waited" -lt 10 ]; do
+    now=$(holders)
+    while [ "$now" != "lb1 " ] && [ "$waited" -lt 10 ]; do
         sleep 1
         waited=$((waited + 1))
+        now=$(holders)
     done
-    if [ "$(holders)" != "lb1 " ]; then
+    if [ "$now" != "lb1 " ]; then
         hits=$((hits + 1))
-        echo "round $i (pause $pause s): holders after 10 s: $(holders)"
+        echo "round $i (pause $pause s): holders after 10 s: $now"
         [ "$hits" -eq 1 ] && lab lb2 'for p in $(pgrep keepalived); do echo "== $p $(cat /proc/$p/comm) $(cat /proc/$p/wchan)"; cat /proc/$p/stack; done; journalctl -u keepalived --no-pager -n 12'
         # A hung VRRP process ignores SIGTERM: end it so the next round starts clean.
         lab lb2 'systemctl kill -s KILL keepalived' || true
